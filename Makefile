@@ -1,0 +1,53 @@
+# Two commands matter (see README.md):
+#   make demo   generate sample data, build the warehouse, print a summary
+#   make test   lint and run the whole test suite
+# Both create the virtualenv and install everything on first use.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+export DBT_PROFILES_DIR := $(CURDIR)
+export DBT_PROJECT_DIR := $(CURDIR)
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export WAREHOUSE_PATH ?= $(CURDIR)/warehouse.duckdb
+
+DEMO_CUSTOMERS ?= 2000
+DEMO_DAYS ?= 30
+DEMO_SEED ?= 42
+
+.PHONY: help venv demo generate build lint test test-python clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python >= 3.11 is required: set PYTHON=/path/to/python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)  ## create the virtualenv and install the project
+
+generate: $(STAMP)  ## generate sample raw data into $(WAREHOUSE_PATH)
+	$(BIN)/python -m datagen generate --db "$(WAREHOUSE_PATH)" \
+		--customers $(DEMO_CUSTOMERS) --days $(DEMO_DAYS) --seed $(DEMO_SEED)
+
+build: $(STAMP)  ## dbt build (seeds, models, tests) on $(WAREHOUSE_PATH)
+	$(BIN)/dbt build --full-refresh
+
+demo: generate build  ## generate sample data, build everything, print a summary
+	$(BIN)/python scripts/demo_summary.py --db "$(WAREHOUSE_PATH)"
+
+lint: $(STAMP)  ## sqlfluff lint of models, macros and tests (dbt templater)
+	WAREHOUSE_PATH=$(CURDIR)/target/lint.duckdb $(BIN)/sqlfluff lint models tests/dbt
+
+test-python: $(STAMP)  ## pytest only (unit tests, then dbt integration tests)
+	$(BIN)/python -m pytest
+
+test: lint test-python  ## everything CI runs: lint, then the pytest suite
+
+clean:  ## remove build output and the demo warehouse (keeps the virtualenv)
+	rm -rf target logs warehouse.duckdb warehouse.duckdb.wal data generated

@@ -1,0 +1,39 @@
+{#-
+    JSON helpers over JSON held as text. Raw payloads can be malformed, so
+    every extraction is null-safe: use json_if_valid() first, then extract.
+    Engine differences live here, never in models.
+-#}
+
+{# true when text is well-formed JSON (null stays null) #}
+{% macro json_is_valid(expr) -%}
+    {{ return(adapter.dispatch('json_is_valid', 'email_personalization')(expr)) }}
+{%- endmacro %}
+
+{% macro default__json_is_valid(expr) -%}
+    json_valid({{ expr }})
+{%- endmacro %}
+
+{% macro postgres__json_is_valid(expr) -%}
+    pg_input_is_valid({{ expr }}, 'json')
+{%- endmacro %}
+
+{# the text itself when it is valid JSON, else null #}
+{% macro json_if_valid(expr) -%}
+    case when {{ json_is_valid(expr) }} then {{ expr }} end
+{%- endmacro %}
+
+{#
+    Scalar at a path as text. path is a dotted path of object keys, e.g.
+    'page.url'. The input must be valid JSON or null (see json_if_valid).
+#}
+{% macro json_text(expr, path) -%}
+    {{ return(adapter.dispatch('json_text', 'email_personalization')(expr, path)) }}
+{%- endmacro %}
+
+{% macro default__json_text(expr, path) -%}
+    json_extract_string({{ expr }}, '$.{{ path }}')
+{%- endmacro %}
+
+{% macro postgres__json_text(expr, path) -%}
+    (cast({{ expr }} as json) #>> '{ {{- path.split('.') | join(',') -}} }')
+{%- endmacro %}
