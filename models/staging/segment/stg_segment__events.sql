@@ -63,10 +63,10 @@ renamed as (
         {{ canonical_product_id(product_id_text) }} as product_id,
         {{ clean_text(json_text('properties', 'name')) }} as product_name,
         lower({{ clean_text(json_text('properties', 'category')) }}) as category,
-        {{ dbt.safe_cast(json_text('properties', 'price'), 'decimal(18,2)') }} as price,
-        {{ dbt.safe_cast(json_text('properties', 'quantity'), dbt.type_int()) }} as quantity,
+        {{ try_cast(json_text('properties', 'price'), 'decimal(18,2)') }} as price,
+        {{ try_cast(json_text('properties', 'quantity'), dbt.type_int()) }} as quantity,
         {{ clean_text(json_text('properties', 'order_id')) }} as order_id,
-        {{ dbt.safe_cast(json_text('properties', 'revenue'), 'decimal(18,2)') }} as revenue,
+        {{ try_cast(json_text('properties', 'revenue'), 'decimal(18,2)') }} as revenue,
         {{ clean_text(json_text('properties', 'query')) }} as search_query,
 
         -- page and campaign context
