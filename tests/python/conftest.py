@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from dbt_runner import run_dbt  # noqa: E402
+
+# A fixed end time keeps every dataset (and every window in it) reproducible.
+END_TIME = datetime(2026, 11, 20, 12, 0, 0)
+
+
+@pytest.fixture(scope="session")
+def small_dataset():
+    """A small messy dataset, generated once per test session."""
+    from datagen import GeneratorConfig, generate
+
+    config = GeneratorConfig(customers=400, days=14, seed=7, end_time=END_TIME)
+    return generate(config)
+
+
+@pytest.fixture(scope="session")
+def built_warehouse(tmp_path_factory, small_dataset):
+    """The small dataset landed in DuckDB and built by one full `dbt build`."""
+    from datagen import write_duckdb
+
+    work = tmp_path_factory.mktemp("full")
+    warehouse = work / "warehouse.duckdb"
+    write_duckdb(small_dataset, warehouse, schema="raw", mode="replace")
+    result = run_dbt(["build", "--full-refresh"], warehouse, work)
+    return warehouse, work, result
