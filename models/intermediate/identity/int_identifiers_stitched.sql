@@ -1,0 +1,208 @@
+{#-
+    The identity graph resolved: one row per identifier (anonymous_id, user_id,
+    email) with the customer_key of the person it belongs to.
+
+    Identifiers linked directly or through any chain of links (up to
+    identity_max_hops) share a customer_key. Stitching is retroactive: the map
+    is rebuilt from all links on every run, and events, sessions and orders are
+    keyed through it, so an identify arriving today re-keys that device's
+    earlier events on the next build.
+
+    Explosion guard: an identifier linked to more identifiers of one type than
+    the identity_max_* vars allow (a shared family computer, a test email used
+    by hundreds of sign-ups) is flagged and none of its links are used; it
+    keeps a customer_key of its own.
+
+    customer_key is the md5 of the component's representative identifier:
+    its smallest user_id, else its smallest email, else its smallest
+    anonymous_id, so it is stable as long as that identifier stays in the
+    component.
+-#}
+
+{%- set limits = [
+    ('anonymous_id', 'user_id', var('identity_max_user_ids_per_anonymous_id')),
+    ('anonymous_id', 'email', var('identity_max_emails_per_anonymous_id')),
+    ('email', 'user_id', var('identity_max_user_ids_per_email')),
+    ('user_id', 'email', var('identity_max_emails_per_user_id')),
+    ('user_id', 'anonymous_id', var('identity_max_anonymous_ids_per_user_id')),
+] -%}
+
+with
+
+edges as (
+
+    select * from {{ ref('int_identity_edges_collected') }}
+
+),
+
+observed_identifiers as (
+
+    {%- for type, id in [
+        ('anonymous_id', 'anonymous_id'), ('user_id', 'user_id'), ('email', 'email'),
+    ] %}
+        select '{{ type }}' as identifier_type, {{ id }} as identifier
+        from {{ ref('stg_segment__events') }}
+        where {{ id }} is not null
+        union all
+    {%- endfor %}
+    select 'user_id', customer_id from {{ ref('stg_crm__customers') }}
+    union all
+    select 'email', email from {{ ref('stg_crm__customers') }}
+    union all
+    select 'user_id', customer_id from {{ ref('stg_shop__orders') }}
+    union all
+    select 'email', email from {{ ref('stg_shop__orders') }}
+    union all
+    select 'anonymous_id', anonymous_id from {{ ref('stg_shop__orders') }}
+
+),
+
+-- both directions of every link
+directed_edges as (
+
+    select left_type as from_type, left_id as from_id, right_type as to_type, right_id as to_id
+    from edges
+    union all
+    select right_type, right_id, left_type, left_id
+    from edges
+
+),
+
+neighbour_counts as (
+
+    select
+        from_type as identifier_type,
+        from_id as identifier,
+        to_type as neighbour_type,
+        count(*) as neighbours
+    from directed_edges
+    group by 1, 2, 3
+
+),
+
+flagged as (
+
+    select
+        neighbour_counts.identifier_type,
+        neighbour_counts.identifier,
+        min({{ dbt.concat([
+            "'more_than_'",
+            dbt.safe_cast('limits.max_neighbours', dbt.type_string()),
+            "'_'",
+            'neighbour_counts.neighbour_type',
+            "'s'",
+        ]) }}) as flag_reason
+    from neighbour_counts
+    inner join (
+        {%- for type, neighbour, limit in limits %}
+            select '{{ type }}' as identifier_type, '{{ neighbour }}' as neighbour_type, {{ limit }} as max_neighbours
+            {% if not loop.last %}union all{% endif %}
+        {%- endfor %}
+    ) as limits
+        on
+            neighbour_counts.identifier_type = limits.identifier_type
+            and neighbour_counts.neighbour_type = limits.neighbour_type
+            and neighbour_counts.neighbours > limits.max_neighbours
+    group by 1, 2
+
+),
+
+nodes as (
+
+    select distinct
+        identifier_type,
+        identifier,
+        {{ dbt.concat(['identifier_type', "':'", 'identifier']) }} as node
+    from (
+        select identifier_type, identifier from observed_identifiers where identifier is not null
+        union all
+        select from_type, from_id from directed_edges
+    ) as all_identifiers
+
+),
+
+-- links whose ends are both unflagged, plus a self-link per node so each
+-- propagation step reads the previous labels once
+propagation_edges as (
+
+    select
+        {{ dbt.concat(['directed_edges.from_type', "':'", 'directed_edges.from_id']) }} as from_node,
+        {{ dbt.concat(['directed_edges.to_type', "':'", 'directed_edges.to_id']) }} as to_node
+    from directed_edges
+    left join flagged as flagged_from
+        on
+            directed_edges.from_type = flagged_from.identifier_type
+            and directed_edges.from_id = flagged_from.identifier
+    left join flagged as flagged_to
+        on
+            directed_edges.to_type = flagged_to.identifier_type
+            and directed_edges.to_id = flagged_to.identifier
+    where flagged_from.identifier is null and flagged_to.identifier is null
+    union all
+    select node, node from nodes
+
+),
+
+-- a node's label sorts user_ids first, then emails, then anonymous_ids, so
+-- the smallest label in a component is its representative identifier
+labels_0 as (
+
+    select
+        node,
+        {{ dbt.concat([
+            "case identifier_type when 'user_id' then '1' when 'email' then '2' else '3' end",
+            "':'",
+            'identifier',
+        ]) }} as label
+    from nodes
+
+),
+
+{% for hop in range(1, var('identity_max_hops') + 1) %}
+labels_{{ hop }} as (
+
+    select
+        propagation_edges.to_node as node,
+        min(labels_{{ hop - 1 }}.label) as label
+    from labels_{{ hop - 1 }}
+    inner join propagation_edges
+        on labels_{{ hop - 1 }}.node = propagation_edges.from_node
+    group by 1
+
+),
+
+{% endfor %}
+components as (
+
+    select
+        node,
+        label,
+        count(*) over (partition by label) as component_size
+    from labels_{{ var('identity_max_hops') }}
+
+),
+
+final as (
+
+    select
+        -- ids
+        nodes.identifier_type,
+        nodes.identifier,
+        {{ dbt.hash('components.label') }} as customer_key,
+
+        -- graph
+        {{ dbt.split_part('components.label', "':'", 1) }} = '1' as is_known_customer,
+        components.component_size,
+        flagged.identifier is not null as is_flagged,
+        flagged.flag_reason
+    from nodes
+    inner join components
+        on nodes.node = components.node
+    left join flagged
+        on
+            nodes.identifier_type = flagged.identifier_type
+            and nodes.identifier = flagged.identifier
+
+)
+
+select * from final
