@@ -35,35 +35,46 @@ edges as (
 
 ),
 
+{%- set observed = [
+    ('stg_segment__events', 'anonymous_id', 'anonymous_id'),
+    ('stg_segment__events', 'user_id', 'user_id'),
+    ('stg_segment__events', 'email', 'email'),
+    ('stg_crm__customers', 'user_id', 'customer_id'),
+    ('stg_crm__customers', 'email', 'email'),
+    ('stg_shop__orders', 'user_id', 'customer_id'),
+    ('stg_shop__orders', 'email', 'email'),
+    ('stg_shop__orders', 'anonymous_id', 'anonymous_id'),
+] %}
+
+-- every identifier seen anywhere, linked or not
 observed_identifiers as (
 
-    {%- for type, id in [
-        ('anonymous_id', 'anonymous_id'), ('user_id', 'user_id'), ('email', 'email'),
-    ] %}
-        select '{{ type }}' as identifier_type, {{ id }} as identifier
-        from {{ ref('stg_segment__events') }}
-        where {{ id }} is not null
-        union all
-    {%- endfor %}
-    select 'user_id', customer_id from {{ ref('stg_crm__customers') }}
-    union all
-    select 'email', email from {{ ref('stg_crm__customers') }}
-    union all
-    select 'user_id', customer_id from {{ ref('stg_shop__orders') }}
-    union all
-    select 'email', email from {{ ref('stg_shop__orders') }}
-    union all
-    select 'anonymous_id', anonymous_id from {{ ref('stg_shop__orders') }}
+    {% for relation, identifier_type, column in observed %}
+        select
+            '{{ identifier_type }}' as identifier_type,
+            {{ column }} as identifier
+        from {{ ref(relation) }}
+        where {{ column }} is not null
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
 
 ),
 
 -- both directions of every link
 directed_edges as (
 
-    select left_type as from_type, left_id as from_id, right_type as to_type, right_id as to_id
+    select
+        left_type as from_type,
+        left_id as from_id,
+        right_type as to_type,
+        right_id as to_id
     from edges
     union all
-    select right_type, right_id, left_type, left_id
+    select
+        right_type,
+        right_id,
+        left_type,
+        left_id
     from edges
 
 ),
@@ -80,6 +91,19 @@ neighbour_counts as (
 
 ),
 
+limits as (
+
+
+        {%- for type, neighbour, limit in limits %}
+            select
+                '{{ type }}' as identifier_type,
+                '{{ neighbour }}' as neighbour_type,
+                {{ limit }} as max_neighbours
+            {% if not loop.last %}union all{% endif %}
+        {%- endfor %}
+
+),
+
 flagged as (
 
     select
@@ -93,17 +117,26 @@ flagged as (
             "'s'",
         ]) }}) as flag_reason
     from neighbour_counts
-    inner join (
-        {%- for type, neighbour, limit in limits %}
-            select '{{ type }}' as identifier_type, '{{ neighbour }}' as neighbour_type, {{ limit }} as max_neighbours
-            {% if not loop.last %}union all{% endif %}
-        {%- endfor %}
-    ) as limits
+    inner join limits
         on
             neighbour_counts.identifier_type = limits.identifier_type
             and neighbour_counts.neighbour_type = limits.neighbour_type
             and neighbour_counts.neighbours > limits.max_neighbours
     group by 1, 2
+
+),
+
+all_identifiers as (
+
+    select
+        identifier_type,
+        identifier
+    from observed_identifiers
+    union all
+    select
+        from_type as identifier_type,
+        from_id as identifier
+    from directed_edges
 
 ),
 
@@ -113,11 +146,7 @@ nodes as (
         identifier_type,
         identifier,
         {{ dbt.concat(['identifier_type', "':'", 'identifier']) }} as node
-    from (
-        select identifier_type, identifier from observed_identifiers where identifier is not null
-        union all
-        select from_type, from_id from directed_edges
-    ) as all_identifiers
+    from all_identifiers
 
 ),
 
@@ -139,7 +168,10 @@ propagation_edges as (
             and directed_edges.to_id = flagged_to.identifier
     where flagged_from.identifier is null and flagged_to.identifier is null
     union all
-    select node, node from nodes
+    select
+        node as from_node,
+        node as to_node
+    from nodes
 
 ),
 
@@ -153,31 +185,31 @@ labels_0 as (
             "case identifier_type when 'user_id' then '1' when 'email' then '2' else '3' end",
             "':'",
             'identifier',
-        ]) }} as label
+        ]) }} as representative
     from nodes
 
 ),
 
 {% for hop in range(1, var('identity_max_hops') + 1) %}
-labels_{{ hop }} as (
+    labels_{{ hop }} as (
 
-    select
-        propagation_edges.to_node as node,
-        min(labels_{{ hop - 1 }}.label) as label
-    from labels_{{ hop - 1 }}
-    inner join propagation_edges
-        on labels_{{ hop - 1 }}.node = propagation_edges.from_node
-    group by 1
+        select
+            propagation_edges.to_node as node,
+            min(labels_{{ hop - 1 }}.representative) as representative
+        from labels_{{ hop - 1 }}
+        inner join propagation_edges
+            on labels_{{ hop - 1 }}.node = propagation_edges.from_node
+        group by 1
 
-),
+    ),
 
 {% endfor %}
 components as (
 
     select
         node,
-        label,
-        count(*) over (partition by label) as component_size
+        representative,
+        count(*) over (partition by representative) as component_size
     from labels_{{ var('identity_max_hops') }}
 
 ),
@@ -188,10 +220,10 @@ final as (
         -- ids
         nodes.identifier_type,
         nodes.identifier,
-        {{ dbt.hash('components.label') }} as customer_key,
+        {{ dbt.hash('components.representative') }} as customer_key,
 
         -- graph
-        {{ dbt.split_part('components.label', "':'", 1) }} = '1' as is_known_customer,
+        {{ dbt.split_part('components.representative', "':'", 1) }} = '1' as is_known_customer,
         components.component_size,
         flagged.identifier is not null as is_flagged,
         flagged.flag_reason

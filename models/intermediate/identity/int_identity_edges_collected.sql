@@ -26,54 +26,36 @@ customers as (
 
 ),
 
+{%- set links = [
+    ('events', 'anonymous_id', 'anonymous_id', 'user_id', 'user_id', 'events', 'occurred_at'),
+    ('events', 'user_id', 'user_id', 'email', 'email', 'identify', 'occurred_at'),
+    ('events', 'anonymous_id', 'anonymous_id', 'email', 'email', 'identify', 'occurred_at'),
+    ('orders', 'user_id', 'customer_id', 'email', 'email', 'orders', 'ordered_at'),
+    ('orders', 'anonymous_id', 'anonymous_id', 'user_id', 'customer_id', 'orders', 'ordered_at'),
+    ('orders', 'anonymous_id', 'anonymous_id', 'email', 'email', 'orders', 'ordered_at'),
+    ('customers', 'user_id', 'customer_id', 'email', 'email', 'crm', 'updated_at'),
+] %}
+
+-- (left type, left column, right type, right column) pairs seen together in one row
 pairs as (
 
-    -- a device used by a known user
-    select
-        'anonymous_id' as left_type, anonymous_id as left_id,
-        'user_id' as right_type, user_id as right_id,
-        'events' as link_source, occurred_at as seen_at
-    from events
-    where anonymous_id is not null and user_id is not null
-
-    union all
-    -- identify traits carry the email
-    select
-        'user_id', user_id, 'email', email, 'identify', occurred_at
-    from events
-    where user_id is not null and email is not null and {{ is_valid_email('email') }}
-
-    union all
-    select
-        'anonymous_id', anonymous_id, 'email', email, 'identify', occurred_at
-    from events
-    where anonymous_id is not null and email is not null and {{ is_valid_email('email') }}
-
-    union all
-    -- a checkout ties the buyer's ids together
-    select
-        'user_id', customer_id, 'email', email, 'orders', ordered_at
-    from orders
-    where customer_id is not null and email is not null and {{ is_valid_email('email') }}
-
-    union all
-    select
-        'anonymous_id', anonymous_id, 'user_id', customer_id, 'orders', ordered_at
-    from orders
-    where anonymous_id is not null and customer_id is not null
-
-    union all
-    select
-        'anonymous_id', anonymous_id, 'email', email, 'orders', ordered_at
-    from orders
-    where anonymous_id is not null and email is not null and {{ is_valid_email('email') }}
-
-    union all
-    -- the CRM record's email
-    select
-        'user_id', customer_id, 'email', email, 'crm', updated_at
-    from customers
-    where email is not null
+    {% for relation, left_type, left_column, right_type, right_column, link_source, seen_at in links %}
+        select
+            '{{ left_type }}' as left_type,
+            {{ left_column }} as left_id,
+            '{{ right_type }}' as right_type,
+            {{ right_column }} as right_id,
+            '{{ link_source }}' as link_source,
+            {{ seen_at }} as seen_at
+        from {{ relation }}
+        where
+            {{ left_column }} is not null
+            and {{ right_column }} is not null
+            {%- if right_type == 'email' %}
+                and {{ is_valid_email(right_column) }}
+            {%- endif %}
+        {% if not loop.last %}union all{% endif %}
+    {% endfor %}
 
 ),
 

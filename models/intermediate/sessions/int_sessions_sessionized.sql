@@ -126,14 +126,14 @@ events_to_sessionize as (
 
 ),
 {%- else %}
-events_to_sessionize as (
+    events_to_sessionize as (
 
-    select
-        *,
-        cast('1900-01-01' as {{ dbt.type_timestamp() }}) as replaced_from
-    from events
+        select
+            *,
+            cast('1900-01-01' as {{ dbt.type_timestamp() }}) as replaced_from
+        from events
 
-),
+    ),
 {%- endif %}
 
 sequenced as (
@@ -155,8 +155,10 @@ visit_breaks as (
             when previous_occurred_at is null then 1
             when tracker_session_id is not null and previous_tracker_session_id is not null
                 then case when tracker_session_id = previous_tracker_session_id then 0 else 1 end
+            -- noqa: disable=LT05
             when {{ dbt.datediff('previous_occurred_at', 'occurred_at', 'millisecond') }} >= {{ timeout_ms }}
                 then 1
+            -- noqa: enable=LT05
             else 0
         end as starts_visit
     from sequenced
@@ -190,7 +192,7 @@ parts as (
     select
         *,
         floor(
-            {{ dbt.datediff('visit_start', 'occurred_at', 'second') }} / {{ max_part_seconds }}
+            {{ dbt.datediff('visit_start', 'occurred_at', 'second') }} / {{ max_part_seconds }}  -- noqa: LT05
         ) as part_number
     from visit_starts
 
@@ -254,13 +256,16 @@ sessions as (
         max(case when message_type = 'page' and page_position_from_end = 1 then page_path end) as exit_page,
 
         -- counts
-        count(*) as events,
-        sum(case when message_type = 'page' then 1 else 0 end) as page_views,
-        sum(case when event_name = 'Product Viewed' then 1 else 0 end) as product_views,
-        sum(case when event_name = 'Product Added' then 1 else 0 end) as add_to_carts,
+        cast(count(*) as {{ dbt.type_bigint() }}) as events,
+        cast(sum(case when message_type = 'page' then 1 else 0 end) as {{ dbt.type_bigint() }}) as page_views,
+        cast(sum(case when event_name = 'Product Viewed' then 1 else 0 end) as {{ dbt.type_bigint() }})
+            as product_views,
+        cast(sum(case when event_name = 'Product Added' then 1 else 0 end) as {{ dbt.type_bigint() }})
+            as add_to_carts,
         max(case when event_name = 'Checkout Started' then 1 else 0 end) = 1 as has_checkout_started,
         max(case when event_name = 'Order Completed' then 1 else 0 end) = 1 as has_purchased,
-        coalesce(sum(case when event_name = 'Order Completed' then revenue end), 0) as revenue
+        cast(coalesce(sum(case when event_name = 'Order Completed' then revenue end), 0) as decimal(18, 2))
+            as revenue
     from ranked
     group by 1, 2
 
