@@ -93,14 +93,13 @@ neighbour_counts as (
 
 limits as (
 
-
-        {%- for type, neighbour, limit in limits %}
-            select
-                '{{ type }}' as identifier_type,
-                '{{ neighbour }}' as neighbour_type,
-                {{ limit }} as max_neighbours
-            {% if not loop.last %}union all{% endif %}
-        {%- endfor %}
+    {%- for type, neighbour, limit in limits %}
+        select
+            '{{ type }}' as identifier_type,
+            '{{ neighbour }}' as neighbour_type,
+            {{ limit }} as max_neighbours
+        {% if not loop.last %}union all{% endif %}
+    {%- endfor %}
 
 ),
 
