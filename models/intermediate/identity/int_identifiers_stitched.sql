@@ -36,25 +36,29 @@ edges as (
 ),
 
 {%- set observed = [
-    ('stg_segment__events', 'anonymous_id', 'anonymous_id'),
-    ('stg_segment__events', 'user_id', 'user_id'),
-    ('stg_segment__events', 'email', 'email'),
-    ('stg_crm__customers', 'user_id', 'customer_id'),
-    ('stg_crm__customers', 'email', 'email'),
-    ('stg_shop__orders', 'user_id', 'customer_id'),
-    ('stg_shop__orders', 'email', 'email'),
-    ('stg_shop__orders', 'anonymous_id', 'anonymous_id'),
+    ('stg_segment__events', 'anonymous_id', 'anonymous_id', 'true'),
+    ('stg_segment__events', 'user_id', 'user_id', 'true'),
+    ('stg_segment__events', 'email', 'email', 'true'),
+    ('stg_crm__customers', 'user_id', 'customer_id', 'true'),
+    ('stg_crm__customers', 'email', 'email', 'true'),
+    ('stg_shop__orders', 'user_id', 'customer_id', 'true'),
+    ('stg_shop__orders', 'email', 'email', 'true'),
+    ('stg_shop__orders', 'anonymous_id', 'anonymous_id', 'true'),
+    ('stg_crm__consents', 'user_id', 'subject', "subject_type = 'customer_id'"),
+    ('stg_crm__consents', 'email', 'subject', "subject_type = 'email'"),
+    ('stg_esp__email_events', 'email', 'email', 'true'),
 ] %}
 
--- every identifier seen anywhere, linked or not
+-- every identifier seen anywhere, linked or not (a newsletter-only email
+-- with a consent is a customer too)
 observed_identifiers as (
 
-    {% for relation, identifier_type, column in observed %}
+    {% for relation, identifier_type, column, condition in observed %}
         select
             '{{ identifier_type }}' as identifier_type,
             {{ column }} as identifier
         from {{ ref(relation) }}
-        where {{ column }} is not null
+        where {{ column }} is not null and {{ condition }}
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
 

@@ -1,0 +1,26 @@
+{#-
+    Relative windows, always measured back from as_of():
+    in_last_days(ts, 30) is true for as_of - 30 days < ts <= as_of. An event
+    exactly 30 days before as_of is outside the window; an event after as_of
+    (data newer than the reproduced build time) is in no window.
+-#}
+{% macro in_last_days(ts, days) -%}
+    ({{ ts }} > {{ dbt.dateadd('day', -1 * days, as_of()) }} and {{ ts }} <= {{ as_of() }})
+{%- endmacro %}
+
+{% macro in_last_hours(ts, hours) -%}
+    ({{ ts }} > {{ dbt.dateadd('hour', -1 * hours, as_of()) }} and {{ ts }} <= {{ as_of() }})
+{%- endmacro %}
+
+{#- Whole years between a date of birth and as_of (birthday not reached yet: one less). -#}
+{% macro age_at_as_of(birth_date) -%}
+    (
+        {{ dbt.datediff(birth_date, as_of(), 'year') }}
+        - case
+            when {{ dbt.date_part('month', as_of()) }} * 100 + {{ dbt.date_part('day', as_of()) }}
+                < {{ dbt.date_part('month', birth_date) }} * 100 + {{ dbt.date_part('day', birth_date) }}
+                then 1
+            else 0
+        end
+    )
+{%- endmacro %}
