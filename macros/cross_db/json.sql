@@ -37,3 +37,38 @@
 {% macro postgres__json_text(expr, path) -%}
     (cast({{ expr }} as json) #>> '{ {{- path.split('.') | join(',') -}} }')
 {%- endmacro %}
+
+{#-
+    Aggregate: a JSON array (as text) with one object per row of the group.
+    fields is a list of (key, expression) pairs, in the order the keys should
+    appear; order_by fixes the order of the objects, so the text is
+    deterministic. An empty group gives null (not '[]').
+
+        {{ json_array_agg_objects(
+            [('product_id', 'product_id'), ('quantity', 'quantity')],
+            order_by='product_id'
+        ) }}
+
+    Numbers are written as JSON numbers (a decimal 12.50 may print as 12.5),
+    null values as JSON null. Whitespace differs between engines; parse the
+    text rather than comparing it.
+-#}
+{% macro json_array_agg_objects(fields, order_by) -%}
+    {{ return(adapter.dispatch('json_array_agg_objects', 'email_personalization')(fields, order_by)) }}
+{%- endmacro %}
+
+{% macro default__json_array_agg_objects(fields, order_by) -%}
+    cast(to_json(list(json_object(
+        {%- for key, expr in fields %}
+        '{{ key }}', {{ expr }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+    ) order by {{ order_by }})) as {{ dbt.type_string() }})
+{%- endmacro %}
+
+{% macro postgres__json_array_agg_objects(fields, order_by) -%}
+    cast(json_agg(json_build_object(
+        {%- for key, expr in fields %}
+        '{{ key }}', {{ expr }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+    ) order by {{ order_by }}) as {{ dbt.type_string() }})
+{%- endmacro %}
