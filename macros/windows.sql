@@ -17,8 +17,8 @@
     (
         {{ dbt.datediff(birth_date, as_of(), 'year') }}
         - case
-            when {{ dbt.date_part('month', as_of()) }} * 100 + {{ dbt.date_part('day', as_of()) }}
-                < {{ dbt.date_part('month', birth_date) }} * 100 + {{ dbt.date_part('day', birth_date) }}
+            when extract(month from {{ as_of() }}) * 100 + extract(day from {{ as_of() }})
+                < extract(month from {{ birth_date }}) * 100 + extract(day from {{ birth_date }})
                 then 1
             else 0
         end

@@ -170,7 +170,7 @@ final as (
 
         -- open cart
         carts.customer_key is not null as has_open_cart,
-        coalesce(carts.item_count, 0) as cart_item_count,
+        cast(coalesce(carts.item_count, 0) as {{ dbt.type_bigint() }}) as cart_item_count,
         coalesce(carts.cart_value, 0) as cart_value,
         carts.last_cart_change_at,
         carts.abandoned_at as cart_abandoned_at,
