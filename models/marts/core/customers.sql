@@ -88,7 +88,7 @@ crm_latest as (
         crm.created_at,
         row_number() over (
             partition by identities.customer_key
-            order by crm.updated_at desc, crm.customer_id
+            order by crm.updated_at desc, crm.customer_id asc
         ) as recency_rank
     from crm
     inner join identities
@@ -189,7 +189,7 @@ final as (
         ) as average_order_value_90d,
         order_summary.first_order_at,
         order_summary.last_order_at,
-        {{ dbt.datediff('order_summary.last_order_at', as_of(), 'day') }} as days_since_last_order,
+        {{ dbt.datediff('order_summary.last_order_at', as_of(), 'day') }} as days_since_last_order,  -- noqa: LT05
 
         -- email engagement
         coalesce(engagement.email_sends_30d, 0) as email_sends_30d,
