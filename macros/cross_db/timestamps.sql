@@ -29,3 +29,16 @@
 {% macro postgres__safe_date(expr) -%}
     case when pg_input_is_valid({{ expr }}, 'date') then cast({{ expr }} as date) end
 {%- endmacro %}
+
+{#-
+    base shifted back by (later - earlier), exactly, for any distance:
+    Segment's clock-skew correction received_at - (sent_at - timestamp).
+    (A dateadd in milliseconds overflows 32-bit intervals past ~24 days.)
+-#}
+{% macro shift_back_by_difference(base, later, earlier) -%}
+    {{ return(adapter.dispatch('shift_back_by_difference', 'email_personalization')(base, later, earlier)) }}
+{%- endmacro %}
+
+{% macro default__shift_back_by_difference(base, later, earlier) -%}
+    ({{ base }} - ({{ later }} - {{ earlier }}))
+{%- endmacro %}

@@ -30,9 +30,9 @@ def test_reconciliation_accounts_for_every_raw_row(built_warehouse, small_datase
         assert unaccounted == 0, raw_table
         assert raw_rows == expected["raw_rows"], raw_table
         assert (staged, duplicates, quarantined) == (
-            expected["staged"],
-            expected["duplicates"],
-            sum(expected["quarantined"].values()),
+            expected["expected_staged_rows"],
+            expected["expected_duplicate_rows"],
+            sum(expected["expected_quarantined_rows"].values()),
         ), raw_table
 
 
@@ -49,7 +49,7 @@ def test_quarantine_reasons_match_what_the_generator_injected(built_warehouse, s
     expected = {
         (table, reason): count
         for table, spec in small_dataset.manifest["tables"].items()
-        for reason, count in spec["quarantined"].items()
+        for reason, count in spec["expected_quarantined_rows"].items()
         if count
     }
     assert found == expected

@@ -73,10 +73,8 @@ corrected as (
         -- (sent_at - received_at); shift the client timestamp by the same.
         case
             when parsed.client_sent_at is null then parsed.client_timestamp
-            else {{ dbt.dateadd(
-                'millisecond',
-                dbt.datediff('parsed.client_sent_at', 'parsed.client_timestamp', 'millisecond'),
-                'parsed.received_at'
+            else {{ shift_back_by_difference(
+                'parsed.received_at', 'parsed.client_sent_at', 'parsed.client_timestamp'
             ) }}
         end as occurred_at,
         {{ json_text('parsed.valid_context', 'userAgent') }} as user_agent,
