@@ -6,11 +6,14 @@
     Recency is in calendar days (UTC dates), not elapsed time: an order at
     23:59 yesterday is 1 day old at 00:01 today.
 
-    Scores are quintiles (ntile(5)) over all scored customers, 5 = best: most
-    recent, most frequent, highest spend. Equal metrics are broken by
-    customer_key (ascending within the metric's order), so a build is
-    deterministic; equal metrics can therefore get different scores. The
-    segment comes from the seed rfm_segment_map, keyed by (r_score, f_score).
+    Scores are quintiles over all scored customers, 5 = best: most recent,
+    most frequent, highest spend: score = 1 + floor(5 * (rank - 1) / n), where
+    rank is the metric's rank (ties share the lowest rank) and n the number of
+    scored customers. Equal metrics always get the same score, whatever the
+    row order, so a build is deterministic without an arbitrary tie-breaker;
+    with many tied values (one-order customers) a quintile can hold more than
+    a fifth. The segment comes from the seed rfm_segment_map, keyed by
+    (r_score, f_score).
 -#}
 
 with
@@ -81,9 +84,9 @@ scored as (
         *,
         {{ dbt.datediff('last_order_date', 'as_of_date', 'day') }}
             as recency_days,
-        ntile(5) over (order by last_order_date asc, customer_key asc) as r_score,
-        ntile(5) over (order by frequency_orders asc, customer_key asc) as f_score,
-        ntile(5) over (order by monetary_net_revenue asc, customer_key asc) as m_score
+        {{ quintile_score('last_order_date') }} as r_score,
+        {{ quintile_score('frequency_orders') }} as f_score,
+        {{ quintile_score('monetary_net_revenue') }} as m_score
     from customer_metrics
 
 ),
