@@ -42,6 +42,35 @@ def _rows_per_layer(con: duckdb.DuckDBPyConnection) -> list[tuple[str, int, int]
     return [(kind, relations, rows) for kind, (relations, rows) in totals.items()]
 
 
+def _exists(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    return table in _tables(con, schema)
+
+
+def _print_behaviour(con: duckdb.DuckDBPyConnection) -> None:
+    """Customers, sessions, identity stitching and RFM segments, once the marts exist."""
+    if not (_exists(con, "marts", "customers") and _exists(con, "marts", "sessions")):
+        return
+    customers, known, consented = con.execute(
+        "select count(*), count(*) filter (where is_known_customer), "
+        "count(*) filter (where has_email_marketing_consent) from marts.customers"
+    ).fetchone()
+    sessions = con.execute("select count(*) from marts.sessions").fetchone()[0]
+    identifiers, multi, flagged = con.execute(
+        "select count(*), count(*) filter (where component_size > 1), count(*) filter (where is_flagged) "
+        "from intermediate.int_identifiers_stitched"
+    ).fetchone()
+    print("\nCustomers and sessions")
+    print(f"  customers (profiles)        {customers:>10,}   known: {known:,}   email consent: {consented:,}")
+    print(f"  sessions                    {sessions:>10,}")
+    print(f"  identifiers                 {identifiers:>10,}   stitched to another: {multi:,}   flagged: {flagged:,}")
+    if _exists(con, "marts", "customer_rfm"):
+        print("\nRFM segments")
+        for segment, size in con.execute(
+            "select rfm_segment, count(*) from marts.customer_rfm group by 1 order by 2 desc"
+        ).fetchall():
+            print(f"  {segment:<28}{size:>9,}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, required=True, help="DuckDB warehouse file built by dbt")
@@ -64,6 +93,8 @@ def main(argv: list[str] | None = None) -> int:
         "from staging.stg_audit__reconciliation order by raw_rows desc"
     ).fetchall():
         print(f"  {row[0]:<18}{row[1]:>11,}{row[2]:>11,}{row[3]:>10,}{row[4]:>9,}{row[5]:>8,}")
+
+    _print_behaviour(con)
 
     print("\nQuarantined rows by reason")
     for table, reason, count in con.execute(
