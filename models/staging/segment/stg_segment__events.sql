@@ -82,10 +82,9 @@ renamed as (
         {{ json_text('context', 'userAgent') }} as user_agent,
         {{ json_text('context', 'ip') }} as ip_address,
 
-        -- payloads, for fields not promoted to columns
-        properties,
-        traits,
-        context
+        -- event properties, for fields not promoted to columns (the full raw
+        -- traits and context stay in base_segment__events)
+        properties
     from ledger
 
 ),

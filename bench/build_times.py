@@ -1,0 +1,128 @@
+"""Time `dbt build`: a full refresh, then an incremental build after 1% new events.
+
+The newest `--new-share` of raw events (by received_at) is held back, the
+warehouse is built with --full-refresh, the held-back events are landed, and
+`dbt build` runs incrementally. Repeated `--runs` times on a fresh copy of the
+warehouse; medians are reported.
+
+    python -m bench.build_times --db /tmp/bench10m.duckdb --runs 3
+    python -m bench.build_times --db /tmp/bench10m.duckdb --generate --customers 1000000
+
+Prints a table and writes bench/results/build_times.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+
+ROOT = Path(__file__).resolve().parents[1]
+DBT = Path(sys.executable).parent / "dbt"
+
+
+def _dbt(args: list[str], warehouse: Path, work: Path) -> float:
+    """Run dbt, return wall seconds; fail loudly on a non-zero exit."""
+    env = {**os.environ, "WAREHOUSE_PATH": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    command = [
+        str(DBT), *args, "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
+        "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
+    ]
+    started = time.perf_counter()
+    completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
+    elapsed = time.perf_counter() - started
+    if completed.returncode != 0:
+        raise SystemExit(f"dbt {' '.join(args)} failed:\n{completed.stdout[-4000:]}")
+    return elapsed
+
+
+def _hold_back(warehouse: Path, share: float) -> int:
+    """Move the newest `share` of raw events into raw._held_back; return how many."""
+    with duckdb.connect(str(warehouse)) as con:
+        cut = con.execute(
+            f"select quantile_disc(received_at, {1 - share}) from raw.events"
+        ).fetchone()[0]
+        con.execute("create or replace table raw._held_back as select * from raw.events where received_at > ?", [cut])
+        con.execute("delete from raw.events where received_at > ?", [cut])
+        return con.execute("select count(*) from raw._held_back").fetchone()[0]
+
+
+def _land_held_back(warehouse: Path) -> None:
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute("insert into raw.events select * from raw._held_back")
+        con.execute("drop table raw._held_back")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--db", type=Path, required=True, help="DuckDB file holding the raw schema")
+    parser.add_argument("--generate", action="store_true", help="generate the raw data into --db first")
+    parser.add_argument("--customers", type=int, default=1_000_000, help="with --generate (default 1,000,000)")
+    parser.add_argument("--days", type=int, default=30, help="with --generate (default 30)")
+    parser.add_argument("--runs", type=int, default=3, help="repetitions; medians are reported (default 3)")
+    parser.add_argument("--new-share", type=float, default=0.01, help="share of events held back (default 0.01)")
+    parser.add_argument("--select", default=None, help="dbt --select for both builds (default: everything)")
+    args = parser.parse_args(argv)
+
+    if args.generate:
+        subprocess.run(
+            [sys.executable, "-m", "datagen", "generate", "--db", str(args.db), "--customers", str(args.customers),
+             "--days", str(args.days), "--end-time", "2026-11-20T12:00:00", "--quiet"],
+            check=True,
+        )
+    if not args.db.exists():
+        raise SystemExit(f"{args.db} does not exist: pass --generate or generate it with python -m datagen")
+    with duckdb.connect(str(args.db), read_only=True) as con:
+        events = con.execute("select count(*) from raw.events").fetchone()[0]
+
+    select = ["--select", args.select] if args.select else []
+    vars_ = ["--vars", json.dumps({"as_of": "2026-11-20 12:00:00"})]
+    full_times, incremental_times, held = [], [], 0
+    with tempfile.TemporaryDirectory(prefix="bench_build_") as tmp:
+        work = Path(tmp)
+        for run in range(args.runs):
+            warehouse = work / "warehouse.duckdb"
+            shutil.copy(args.db, warehouse)
+            held = _hold_back(warehouse, args.new_share)
+            _dbt(["seed"], warehouse, work)
+            full_times.append(_dbt(["build", "--full-refresh", *select, *vars_], warehouse, work))
+            _land_held_back(warehouse)
+            incremental_times.append(_dbt(["build", *select, *vars_], warehouse, work))
+            print(f"run {run + 1}: full {full_times[-1]:.1f} s, incremental {incremental_times[-1]:.1f} s", file=sys.stderr)
+            warehouse.unlink()
+
+    result = {
+        "raw_events": events,
+        "new_events": held,
+        "runs": args.runs,
+        "select": args.select or "everything",
+        "full_build_seconds": full_times,
+        "incremental_build_seconds": incremental_times,
+        "full_build_median": statistics.median(full_times),
+        "incremental_build_median": statistics.median(incremental_times),
+        "incremental_over_full": statistics.median(incremental_times) / statistics.median(full_times),
+        "cpus": os.cpu_count(),
+    }
+    out = ROOT / "bench" / "results" / "build_times.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2))
+    print(f"\n{'raw events':<28}{events:>14,}")
+    print(f"{'new events (incremental)':<28}{held:>14,}")
+    print(f"{'full build, median (s)':<28}{result['full_build_median']:>14.1f}")
+    print(f"{'incremental, median (s)':<28}{result['incremental_build_median']:>14.1f}")
+    print(f"{'incremental / full':<28}{result['incremental_over_full']:>14.2f}")
+    print(f"\nwritten to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
