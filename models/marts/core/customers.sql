@@ -67,6 +67,8 @@ identifier_lists as (
             as user_ids,
         {{ dbt.listagg("case when identifier_type = 'email' then identifier end", "','", 'order by identifier') }}
             as emails,
+        {{ dbt.listagg("case when identifier_type = 'anonymous_id' then identifier end", "','", 'order by identifier') }}
+            as anonymous_ids,
         cast(sum(case when identifier_type = 'anonymous_id' then 1 else 0 end) as {{ dbt.type_bigint() }})
             as anonymous_id_count
     from identities
@@ -122,6 +124,7 @@ final as (
         identifier_lists.identifier_count,
         identifier_lists.user_ids,
         identifier_lists.emails,
+        identifier_lists.anonymous_ids,
         identifier_lists.anonymous_id_count,
 
         -- person
