@@ -67,8 +67,9 @@ identifier_lists as (
             as user_ids,
         {{ dbt.listagg("case when identifier_type = 'email' then identifier end", "','", 'order by identifier') }}
             as emails,
-        {{ dbt.listagg("case when identifier_type = 'anonymous_id' then identifier end", "','", 'order by identifier') }}
-            as anonymous_ids,
+        {{ dbt.listagg(
+            "case when identifier_type = 'anonymous_id' then identifier end", "','", 'order by identifier'
+        ) }} as anonymous_ids,
         cast(sum(case when identifier_type = 'anonymous_id' then 1 else 0 end) as {{ dbt.type_bigint() }})
             as anonymous_id_count
     from identities
