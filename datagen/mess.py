@@ -216,28 +216,33 @@ def inject_orders(frame: Frame, rates: MessConfig, rng: np.random.Generator) -> 
     return result, _expect("orders", result, len(twice), [len(p) for p in picks.values()])
 
 
-def inject_items(frame: Frame, rates: MessConfig, rng: np.random.Generator) -> tuple[Frame, Expectation]:
-    """Anomalies on distinct lines; exact re-delivered copies of other lines."""
+def _inject_with_retries(
+    table: str,
+    frame: Frame,
+    rates: MessConfig,
+    duplicate_rate: float,
+    variants: Mapping[str, int],
+    rng: np.random.Generator,
+) -> tuple[Frame, Expectation]:
+    """Anomalies on distinct rows, plus exact re-delivered copies of other rows."""
     frame = dict(frame)
     n = _rows(frame)
-    *picks, again = pick_disjoint(
-        rng, np.arange(n), [*_counts(rates, "order_items", n), injected_count(rates.order_items_duplicates, n)]
-    )
-    _mark(frame, "order_items", _picks("order_items", picks), ORDER_ITEM_VARIANTS, rng)
+    *picks, again = pick_disjoint(rng, np.arange(n), [*_counts(rates, table, n), injected_count(duplicate_rate, n)])
+    _mark(frame, table, _picks(table, picks), variants, rng)
     result = concat([frame, take(frame, again)])
-    return result, _expect("order_items", result, len(again), [len(p) for p in picks])
+    return result, _expect(table, result, len(again), [len(p) for p in picks])
+
+
+def inject_items(frame: Frame, rates: MessConfig, rng: np.random.Generator) -> tuple[Frame, Expectation]:
+    """Anomalies on distinct lines; exact re-delivered copies of other lines."""
+    return _inject_with_retries("order_items", frame, rates, rates.order_items_duplicates, ORDER_ITEM_VARIANTS, rng)
 
 
 def inject_email_events(frame: Frame, rates: MessConfig, rng: np.random.Generator) -> tuple[Frame, Expectation]:
     """Anomalies on distinct webhook rows; exact webhook retries of other rows."""
-    frame = dict(frame)
-    n = _rows(frame)
-    *picks, again = pick_disjoint(
-        rng, np.arange(n), [*_counts(rates, "email_events", n), injected_count(rates.email_events_duplicates, n)]
+    return _inject_with_retries(
+        "email_events", frame, rates, rates.email_events_duplicates, EMAIL_EVENT_VARIANTS, rng
     )
-    _mark(frame, "email_events", _picks("email_events", picks), EMAIL_EVENT_VARIANTS, rng)
-    result = concat([frame, take(frame, again)])
-    return result, _expect("email_events", result, len(again), [len(p) for p in picks])
 
 
 def inject_consents(
