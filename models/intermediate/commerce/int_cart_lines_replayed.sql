@@ -4,8 +4,8 @@
     cart was last closed, including lines that went back to 0.
 
     Rules:
-      - Events are keyed like orders: user_id, else email, else anonymous_id,
-        through the identity map, so a cart filled before login and an order
+      - Events carry their customer from int_events_stitched (the logged-in
+        user's, else the device's), so a cart filled before login and an order
         placed after it belong to one customer. Only events at or before
         as_of() are replayed.
       - The cart closes at the customer's latest Order Completed event or
@@ -26,13 +26,7 @@ with
 
 events as (
 
-    select * from {{ ref('stg_segment__events') }}
-
-),
-
-identifiers as (
-
-    select * from {{ ref('int_identifiers_stitched') }}
+    select * from {{ ref('int_events_stitched') }}
 
 ),
 
@@ -51,31 +45,17 @@ products as (
 keyed_events as (
 
     select
-        events.event_id,
-        events.event_name,
-        events.product_id,
-        events.quantity,
-        events.price,
-        events.occurred_at,
-        coalesce(
-            by_user_id.customer_key, by_email.customer_key, by_anonymous_id.customer_key
-        ) as customer_key
+        event_id,
+        event_name,
+        product_id,
+        quantity,
+        price,
+        occurred_at,
+        customer_key
     from events
-    left join identifiers as by_user_id
-        on
-            by_user_id.identifier_type = 'user_id'
-            and events.user_id = by_user_id.identifier
-    left join identifiers as by_email
-        on
-            by_email.identifier_type = 'email'
-            and events.email = by_email.identifier
-    left join identifiers as by_anonymous_id
-        on
-            by_anonymous_id.identifier_type = 'anonymous_id'
-            and events.anonymous_id = by_anonymous_id.identifier
     where
-        events.event_name in ('Product Added', 'Product Removed', 'Order Completed')
-        and events.occurred_at <= {{ as_of() }}
+        event_name in ('Product Added', 'Product Removed', 'Order Completed')
+        and occurred_at <= {{ as_of() }}
 
 ),
 
