@@ -167,22 +167,14 @@ earlier_valid_copies as (
 ),
 {%- endif %}
 
-ranked as (
+dispositions as (
 
     select
-        validated.*,
-        case
-            when validated.quarantine_reason is null
-                then row_number() over (
-                        partition by validated.clean_message_id, validated.quarantine_reason is null
-                        order by
-                            validated.received_at,
-                            validated.sent_at,
-                            validated.{{ ts }},
-                            validated.properties,
-                            validated.context
-                    )
-        end as copy_number
+        *,
+        {{ staging_disposition(
+            'clean_message_id',
+            'received_at, sent_at, ' ~ ts ~ ', properties, context'
+        ) }} as disposition_in_window
     from validated
 
 ),
@@ -191,37 +183,39 @@ final as (
 
     select
         -- raw columns, untouched
-        ranked.message_id,
-        ranked.type,
-        ranked.event,
-        ranked.anonymous_id,
-        ranked.user_id,
-        ranked.{{ ts }},
-        ranked.sent_at,
-        ranked.received_at,
-        ranked.properties,
-        ranked.traits,
-        ranked.context,
+        dispositions.message_id,
+        dispositions.type,
+        dispositions.event,
+        dispositions.anonymous_id,
+        dispositions.user_id,
+        dispositions.{{ ts }},
+        dispositions.sent_at,
+        dispositions.received_at,
+        dispositions.properties,
+        dispositions.traits,
+        dispositions.context,
 
         -- derived
-        ranked.clean_message_id as event_id,
-        ranked.occurred_at,
-        ranked.spec_event_name as event_name,
+        dispositions.clean_message_id as event_id,
+        dispositions.occurred_at,
+        dispositions.spec_event_name as event_name,
 
-        -- outcome
-        case
-            when ranked.quarantine_reason is not null then 'quarantined'
-            {% if window_start is not none -%}
-                when earlier_valid_copies.event_id is not null then 'duplicate'
-            {%- endif %}
-            when ranked.copy_number > 1 then 'duplicate'
-            else 'staged'
-        end as disposition,
-        ranked.quarantine_reason
-    from ranked
+        -- outcome; in an incremental run a valid copy processed by an earlier
+        -- run was received before this window, so a copy here is a duplicate
+        {% if window_start is not none -%}
+            case
+                when dispositions.disposition_in_window = 'staged' and earlier_valid_copies.event_id is not null
+                    then 'duplicate'
+                else dispositions.disposition_in_window
+            end
+        {%- else -%}
+            dispositions.disposition_in_window
+        {%- endif %} as disposition,
+        dispositions.quarantine_reason
+    from dispositions
     {% if window_start is not none -%}
         left join earlier_valid_copies
-            on ranked.clean_message_id = earlier_valid_copies.event_id
+            on dispositions.clean_message_id = earlier_valid_copies.event_id
     {%- endif %}
 
 )
