@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
-import pytest
+import re
 
-from dbt_runner import query
+import pytest
+import yaml
+
+from dbt_runner import PROJECT_DIR, query
 
 pytestmark = pytest.mark.dbt
 
 
-def test_dbt_build_is_green(built_warehouse):
+def _declared_unit_tests() -> set[str]:
+    names = set()
+    for path in (PROJECT_DIR / "models").rglob("*.yml"):
+        for test in (yaml.safe_load(path.read_text()) or {}).get("unit_tests", []):
+            names.add(f"{test['model']}::{test['name']}")
+    return names
+
+
+def test_dbt_build_is_green_and_runs_every_unit_test(built_warehouse):
     _, _, result = built_warehouse
     result.check()
-    assert "ERROR=0" in result.output
-    assert "unit_test" in result.output or "PASS" in result.output
+    assert re.search(r"ERROR=0 ", result.output)
+    passed = set(re.findall(r" PASS (\S+::\S+) ", result.output))
+    declared = _declared_unit_tests()
+    assert declared, "no unit tests declared"
+    assert declared <= passed, f"unit tests not run or not passed: {sorted(declared - passed)}"
 
 
 def test_reconciliation_accounts_for_every_raw_row(built_warehouse, small_dataset):
