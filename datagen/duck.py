@@ -19,7 +19,12 @@ from datagen.contract import arrow_schema, contract_select
 
 MACROS = (
     # uuid-like text from two uint64 halves
-    "CREATE OR REPLACE TEMP MACRO uuid_text(hi, lo) AS ((hi::UHUGEINT << 64) | lo::UHUGEINT)::UUID::VARCHAR",
+    # (8-4-4-4-12 lower-case hex, formatted from the integers: no UUID type needed)
+    """CREATE OR REPLACE TEMP MACRO uuid_text(hi, lo) AS printf(
+        '%08x-%04x-%04x-%04x-%012x',
+        hi::UBIGINT >> 32, (hi::UBIGINT >> 16) & 65535, hi::UBIGINT & 65535,
+        lo::UBIGINT >> 48, lo::UBIGINT & 281474976710655
+    )""",
     # decimal(18,2) from integer cents, exactly
     "CREATE OR REPLACE TEMP MACRO cents(c) AS (c * 0.01)::DECIMAL(18, 2)",
     # CRM id of customer number n (0-based)

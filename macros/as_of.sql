@@ -6,6 +6,11 @@
     Without the var it is the time the dbt invocation started.
 -#}
 {% macro as_of() -%}
+    cast('{{ as_of_text() }}' as {{ dbt.type_timestamp() }})
+{%- endmacro %}
+
+{#- as_of as text, 'YYYY-MM-DD HH:MM:SS[.f]': the same on every engine (for ids). -#}
+{% macro as_of_text() -%}
     {%- set value = var('as_of', none) -%}
     {%- if value is none or value == '' -%}
         {%- set value = run_started_at.strftime('%Y-%m-%d %H:%M:%S') -%}
@@ -20,5 +25,5 @@
         {%- endif -%}
         {%- set value = value | replace('T', ' ') -%}
     {%- endif -%}
-    cast('{{ value }}' as {{ dbt.type_timestamp() }})
+    {{- value -}}
 {%- endmacro %}

@@ -24,3 +24,12 @@
         end
     )
 {%- endmacro %}
+
+{#- Fractional hours / days from a timestamp to as_of (negative when it is after as_of; to the second). -#}
+{% macro hours_before_as_of(ts) -%}
+    ({{ dbt.datediff(ts, as_of(), 'second') }} / 3600.0)
+{%- endmacro %}
+
+{% macro days_before_as_of(ts) -%}
+    ({{ dbt.datediff(ts, as_of(), 'second') }} / 86400.0)
+{%- endmacro %}

@@ -10,3 +10,20 @@
 {% macro postgres__regexp_like(expr, pattern) -%}
     ({{ expr }} ~ '^(?:{{ pattern }})$')
 {%- endmacro %}
+
+{#-
+    A lower-case identifier from free text: runs of anything but a-z and 0-9
+    become one underscore, leading and trailing underscores are dropped
+    ("Can't Lose Them" -> can_t_lose_them). Used to build segment keys.
+-#}
+{% macro slugify(expr) -%}
+    {{ return(adapter.dispatch('slugify', 'email_personalization')(expr)) }}
+{%- endmacro %}
+
+{% macro default__slugify(expr) -%}
+    trim(both '_' from regexp_replace(lower({{ expr }}), '[^a-z0-9]+', '_', 'g'))
+{%- endmacro %}
+
+{% macro spark__slugify(expr) -%}
+    trim(both '_' from regexp_replace(lower({{ expr }}), '[^a-z0-9]+', '_'))
+{%- endmacro %}

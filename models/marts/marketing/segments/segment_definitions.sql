@@ -1,0 +1,55 @@
+{#-
+    The segment catalogue (segment_definitions.yml, meta.segments) as a table:
+    one row per declared segment. Rendered from the YAML, so it always shows
+    the rules the memberships were built with.
+-#}
+
+{%- set segments = segment_catalogue() -%}
+
+
+with
+
+catalogue as (
+
+    {%- for segment in segments %}
+    select
+        {{ catalogue_text(segment.key) }} as segment_family,
+        {{ catalogue_text(segment.name) }} as segment_name,
+        {{ catalogue_text(segment.description) }} as description,
+        {{ catalogue_text(segment.owner) }} as owner,
+        cast({{ segment.priority }} as {{ dbt.type_int() }}) as priority,
+        {{ catalogue_text(segment.source) }} as source,
+        {{ catalogue_text(segment.for_each) }} as for_each,
+        {{ catalogue_text(segment.condition) }} as condition_sql,
+        {{ catalogue_text(segment.qualified_at) }} as qualified_at_sql,
+        cast('{{ segment.exclusions | join(",") }}' as {{ dbt.type_string() }}) as exclusions,
+        cast({{ segment.holdout_percent }} as {{ type_double() }}) as holdout_percent
+    {%- if not loop.last %}
+    union all
+    {%- endif %}
+    {%- else %}
+    -- dbt is parsing: the catalogue is read when the model runs
+    select
+        {{ catalogue_text(none) }} as segment_family,
+        {{ catalogue_text(none) }} as segment_name,
+        {{ catalogue_text(none) }} as description,
+        {{ catalogue_text(none) }} as owner,
+        cast(null as {{ dbt.type_int() }}) as priority,
+        {{ catalogue_text(none) }} as source,
+        {{ catalogue_text(none) }} as for_each,
+        {{ catalogue_text(none) }} as condition_sql,
+        {{ catalogue_text(none) }} as qualified_at_sql,
+        {{ catalogue_text(none) }} as exclusions,
+        cast(null as {{ type_double() }}) as holdout_percent
+    where 1 = 0
+    {%- endfor %}
+
+),
+
+final as (
+
+    select * from catalogue
+
+)
+
+select * from final
