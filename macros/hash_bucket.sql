@@ -30,7 +30,7 @@
     {%- if percent is not number or percent < 0 or percent > 100 -%}
         {{ exceptions.raise_compiler_error(
             "holdout percent " ~ percent ~ " must be a number from 0 to 100 (var holdout_percent, "
-            ~ "or holdout_percent on a segment in segment_definitions.yml)."
+            ~ "or holdout_percent on a segment in macros/segments/segment_catalogue_yaml.sql)."
         ) }}
     {%- endif -%}
     case

@@ -1,43 +1,27 @@
 {#-
-    The segment catalogue: the `segments` list in the meta of the model
-    segment_definitions (models/marts/marketing/segments/segment_definitions.yml),
-    validated. dbt renders {{ var(...) }} in that YAML when it parses, so a
-    rule's thresholds are vars.
-
-    Each entry: key, name, description, owner, priority (lower wins the
-    primary segment), condition (SQL over the source's columns), and optional
-    source (customer | customer_category), for_each (a column of the source:
-    one segment per value, keyed <key>__<slug of value>), qualified_at (SQL
-    for the time the customer met the rule; default as_of), exclusions (keys
-    of segments whose members are left out) and holdout_percent.
-
-    Returns [] while dbt parses (the graph is only known at execution).
+    The segment catalogue (macros/segments/segment_catalogue_yaml.sql),
+    parsed and validated: a list of segments with every optional field
+    filled in. A mistake fails the build with the segment and the fix.
 -#}
 {% macro segment_catalogue() -%}
-    {%- if not execute -%}
-        {{ return([]) }}
-    {%- endif -%}
-    {%- set node_id = 'model.' ~ project_name ~ '.segment_definitions' -%}
-    {%- set node = graph.nodes.get(node_id) -%}
-    {%- if node is none -%}
+    {%- set segments = fromyaml(segment_catalogue_yaml()) -%}
+    {%- if segments is none or segments is string or segments is mapping -%}
         {{ exceptions.raise_compiler_error(
-            "The segment catalogue model segment_definitions is missing: restore "
-            ~ "models/marts/marketing/segments/segment_definitions.sql and its YAML."
+            "segment_catalogue_yaml() must hold a YAML list of segments (- key: ...)."
         ) }}
     {%- endif -%}
-    {%- set segments = node.config.meta.get('segments') or [] -%}
     {{ return(validate_segment_catalogue(segments)) }}
 {%- endmacro %}
 
 {% macro validate_segment_catalogue(segments) -%}
-    {%- set where = "segment_definitions.yml: " -%}
+    {%- set where = "segment catalogue (macros/segments/segment_catalogue_yaml.sql): " -%}
     {%- set required = ['key', 'name', 'description', 'owner', 'priority', 'condition'] -%}
     {%- set allowed = required + ['source', 'for_each', 'qualified_at', 'exclusions', 'holdout_percent'] -%}
     {%- set sources = ['customer', 'customer_category'] -%}
     {%- set keys = segments | map(attribute='key') | list -%}
     {%- set validated = [] -%}
     {%- if segments | length == 0 -%}
-        {{ exceptions.raise_compiler_error(where ~ "meta.segments is empty: declare at least one segment.") }}
+        {{ exceptions.raise_compiler_error(where ~ "the list is empty: declare at least one segment.") }}
     {%- endif -%}
     {%- for segment in segments -%}
         {%- set label = where ~ "segment " ~ (segment.get('key') or ('#' ~ loop.index)) ~ ": " -%}

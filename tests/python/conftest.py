@@ -12,6 +12,8 @@ from dbt_runner import run_dbt  # noqa: E402
 
 # A fixed end time keeps every dataset (and every window in it) reproducible.
 END_TIME = datetime(2026, 11, 20, 12, 0, 0)
+# ... and builds measure every window from the end of the data.
+AS_OF = END_TIME.strftime("%Y-%m-%d %H:%M:%S")
 
 
 @pytest.fixture(scope="session")
@@ -31,5 +33,5 @@ def built_warehouse(tmp_path_factory, small_dataset):
     work = tmp_path_factory.mktemp("full")
     warehouse = work / "warehouse.duckdb"
     write_duckdb(small_dataset, warehouse, schema="raw", mode="replace")
-    result = run_dbt(["build", "--full-refresh"], warehouse, work)
+    result = run_dbt(["build", "--full-refresh"], warehouse, work, vars_={"as_of": AS_OF})
     return warehouse, work, result

@@ -1,7 +1,7 @@
 {#-
     The vocabulary of customer-level segment rules: one row per customer with
     the profile, RFM, cart, order-rhythm, consent and windowed-behaviour
-    columns a condition in segment_definitions.yml may use, all measured at
+    columns a segment condition (macros/segments/segment_catalogue_yaml.sql) may use, all measured at
     as_of. Durations are numbers (hours or days, fractional) so a rule reads
     like its description: hours_since_last_cart_change <= 24.
 -#}

@@ -1,5 +1,5 @@
 {#-
-    The segment catalogue (segment_definitions.yml, meta.segments) as a table:
+    The segment catalogue (macros/segments/segment_catalogue_yaml.sql) as a table:
     one row per declared segment. Rendered from the YAML, so it always shows
     the rules the memberships were built with.
 -#}
@@ -27,21 +27,6 @@ catalogue as (
     {%- if not loop.last %}
     union all
     {%- endif %}
-    {%- else %}
-    -- dbt is parsing: the catalogue is read when the model runs
-    select
-        {{ catalogue_text(none) }} as segment_family,
-        {{ catalogue_text(none) }} as segment_name,
-        {{ catalogue_text(none) }} as description,
-        {{ catalogue_text(none) }} as owner,
-        cast(null as {{ dbt.type_int() }}) as priority,
-        {{ catalogue_text(none) }} as source,
-        {{ catalogue_text(none) }} as for_each,
-        {{ catalogue_text(none) }} as condition_sql,
-        {{ catalogue_text(none) }} as qualified_at_sql,
-        {{ catalogue_text(none) }} as exclusions,
-        cast(null as {{ type_double() }}) as holdout_percent
-    where 1 = 0
     {%- endfor %}
 
 ),

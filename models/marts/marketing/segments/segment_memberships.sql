@@ -1,6 +1,7 @@
 {#-
     Who is in which segment at as_of: one row per (customer, segment), built
-    from the catalogue in segment_definitions.yml (no SQL per segment). Each
+    from the catalogue in macros/segments/segment_catalogue_yaml.sql (no SQL per
+    segment). Each
     segment's condition selects rows of its source; a for_each segment yields
     one segment per value (<key>__<slug of value>). A member of a segment
     listed in another's exclusions is then removed from that other segment
@@ -63,15 +64,6 @@ qualified as (
     {%- if not loop.last %}
     union all
     {%- endif %}
-    {%- else %}
-    -- dbt is parsing: the catalogue is read when the model runs
-    select
-        cast(null as {{ dbt.type_string() }}) as customer_key,
-        cast(null as {{ dbt.type_string() }}) as segment_key,
-        cast(null as {{ dbt.type_string() }}) as segment_family,
-        cast(null as {{ dbt.type_timestamp() }}) as qualified_at,
-        cast(null as {{ dbt.type_string() }}) as holdout_group
-    where 1 = 0
     {%- endfor %}
 
 ),
