@@ -12,21 +12,22 @@ with
 catalogue as (
 
     {%- for segment in segments %}
-    select
-        {{ catalogue_text(segment.key) }} as segment_family,
-        {{ catalogue_text(segment.name) }} as segment_name,
-        {{ catalogue_text(segment.description) }} as description,
-        {{ catalogue_text(segment.owner) }} as owner,
-        cast({{ segment.priority }} as {{ dbt.type_int() }}) as priority,
-        {{ catalogue_text(segment.source) }} as source,
-        {{ catalogue_text(segment.for_each) }} as for_each,
-        {{ catalogue_text(segment.condition) }} as condition_sql,
-        {{ catalogue_text(segment.qualified_at) }} as qualified_at_sql,
-        cast('{{ segment.exclusions | join(",") }}' as {{ dbt.type_string() }}) as exclusions,
-        cast({{ segment.holdout_percent }} as {{ type_double() }}) as holdout_percent
-    {%- if not loop.last %}
-    union all
-    {%- endif %}
+        select
+            {{ catalogue_text(segment.key) }} as segment_family,
+            {{ catalogue_text(segment.name) }} as segment_name,
+            {{ catalogue_text(segment.description) }} as description,
+            {{ catalogue_text(segment.owner) }} as segment_owner,
+            cast({{ segment.priority }} as {{ dbt.type_int() }}) as priority,
+            {{ catalogue_text(segment.source) }} as rule_source,
+            {{ catalogue_text(segment.for_each) }} as for_each,
+            {{ catalogue_text(segment.condition) }} as condition_sql,
+            {{ catalogue_text(segment.qualified_at) }} as qualified_at_sql,
+            cast('{{ segment.exclusions | join(",") }}' as {{ dbt.type_string() }})
+                as exclusions,
+            cast({{ segment.holdout_percent }} as {{ type_double() }}) as holdout_percent
+        {%- if not loop.last %}
+            union all
+        {%- endif %}
     {%- endfor %}
 
 ),
