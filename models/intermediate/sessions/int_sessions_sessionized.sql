@@ -85,30 +85,50 @@ touched_tracker_sessions as (
 
 ),
 
+-- stored sessions a touched device must recompute: those ending within the
+-- timeout before its first touched event, and those sharing a touched tracker
+-- session (plain joins: DuckDB < 2 cannot run a correlated subquery in an
+-- outer join's condition)
+reopened_sessions as (
+
+    select
+        touched_devices.device_key,
+        existing.visit_start
+    from touched_devices
+    inner join {{ this }} as existing
+        on
+            touched_devices.device_key = existing.device_key
+            and existing.session_end >= {{ dbt.dateadd(
+                'minute', -1 * var('session_timeout_minutes'), 'touched_devices.first_touched_at'
+            ) }}
+
+    union all
+
+    select
+        touched_tracker_sessions.device_key,
+        existing.visit_start
+    from touched_tracker_sessions
+    inner join {{ this }} as existing
+        on
+            touched_tracker_sessions.device_key = existing.device_key
+            and touched_tracker_sessions.tracker_session_id = existing.tracker_session_id
+
+),
+
 recompute_points as (
 
     select
         touched_devices.device_key,
         min(
             case
-                when existing.visit_start < touched_devices.first_touched_at then existing.visit_start
+                when reopened_sessions.visit_start < touched_devices.first_touched_at
+                    then reopened_sessions.visit_start
                 else touched_devices.first_touched_at
             end
         ) as replaced_from
     from touched_devices
-    left join {{ this }} as existing
-        on
-            touched_devices.device_key = existing.device_key
-            and (
-                existing.session_end >= {{ dbt.dateadd(
-                    'minute', -1 * var('session_timeout_minutes'), 'touched_devices.first_touched_at'
-                ) }}
-                or existing.tracker_session_id in (
-                    select touched_tracker_sessions.tracker_session_id
-                    from touched_tracker_sessions
-                    where touched_tracker_sessions.device_key = touched_devices.device_key
-                )
-            )
+    left join reopened_sessions
+        on touched_devices.device_key = reopened_sessions.device_key
     group by 1
 
 ),
