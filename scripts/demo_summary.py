@@ -71,6 +71,40 @@ def _print_behaviour(con: duckdb.DuckDBPyConnection) -> None:
             print(f"  {segment:<28}{size:>9,}")
 
 
+def _print_segments(con: duckdb.DuckDBPyConnection) -> None:
+    """Every declared segment with its members, control group and contacts, once the segments exist."""
+    if not _exists(con, "marts", "segment_memberships"):
+        return
+    rows = con.execute(
+        """
+        select
+            d.segment_family,
+            m.segment_key,
+            d.priority,
+            count(m.customer_key) as members,
+            count(case when m.is_holdout then 1 end) as control,
+            count(e.contact_key) as contacts
+        from marts.segment_definitions d
+        left join marts.segment_memberships m using (segment_family)
+        left join exports.export_segment_memberships e
+            on e.contact_key = m.customer_key and e.segment_key = m.segment_key
+        group by all
+        order by d.priority, m.segment_key
+        """
+    ).fetchall()
+    print("\nSegments (members at as_of; control = holdout group; contacts = exported, with consent)")
+    print(f"  {'segment':<36}{'priority':>9}{'members':>9}{'control':>9}{'contacts':>10}")
+    for family, key, priority, members, control, contacts in rows:
+        label = key or f"{family} (empty)"
+        print(f"  {label:<36}{priority:>9}{members:>9,}{control:>9,}{contacts:>10,}")
+    primary = con.execute(
+        "select primary_segment_family, count(*) from marts.customer_primary_segment group by 1 order by 2 desc"
+    ).fetchall()
+    print("\nPrimary segment (one per customer, by priority)")
+    for family, count in primary:
+        print(f"  {family:<36}{count:>9,}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--db", type=Path, required=True, help="DuckDB warehouse file built by dbt")
@@ -95,6 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  {row[0]:<18}{row[1]:>11,}{row[2]:>11,}{row[3]:>10,}{row[4]:>9,}{row[5]:>8,}")
 
     _print_behaviour(con)
+    _print_segments(con)
 
     print("\nQuarantined rows by reason")
     for table, reason, count in con.execute(
