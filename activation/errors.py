@@ -16,3 +16,11 @@ class ConfigError(ActivationError):
 
 class RenderError(ActivationError):
     """A template failed to render with a given set of variables (exit code 1)."""
+
+
+class CircuitBreakerTripped(ActivationError):
+    """A list sync would remove more than its circuit breaker allows; nothing was sent."""
+
+
+class DestinationError(ActivationError):
+    """The destination failed in a way no retry fixed (the run is recorded as failed)."""

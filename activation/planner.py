@@ -1,0 +1,268 @@
+"""The plan of a sync run, computed in SQL: the export against the stored state.
+
+Per record key the plan says ADD, CHANGE, REMOVE, RETRY or UNCHANGED:
+
+- the payload is built in SQL from the mapped columns only, and hashed
+  together with the sync's mapping fingerprint, so a change in an unmapped
+  column sends nothing and a mapping change resends everything;
+- a key whose last send failed is RETRY, whatever its hash;
+- rows with a null or duplicate key, an invalid email, or a tombstoned
+  (erased) email are rejected with a reason, counted and never sent;
+- ``mirror_lists`` removes a membership the export no longer has (REMOVE);
+  ``trigger_events`` and ``propagate_deletions`` only ever ADD (an event is
+  sent once; a deletion once);
+- ``upsert_profiles`` never removes a profile: a contact who loses consent
+  leaves the lists (mirror_lists), and activation never unsubscribes.
+
+The plan is written to the journal (status pending) in the same transaction
+as the run row, before anything is sent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from activation.config import Mode, Sync
+from activation.db import Warehouse, quote
+from activation.errors import ConfigError
+from activation.state import PENDING, REMOVED, STATE_FAILED, SYNCED, TOMBSTONED, StateStore
+
+ADD = "ADD"
+CHANGE = "CHANGE"
+REMOVE = "REMOVE"
+RETRY = "RETRY"
+UNCHANGED = "UNCHANGED"
+OPERATIONS = (ADD, CHANGE, REMOVE, RETRY, UNCHANGED)
+
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+PROJECT_DIR = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Plan:
+    """Counts of a planned run (the journal holds the records)."""
+
+    run_id: str
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(OPERATIONS, 0))
+    rejected: dict[str, int] = field(default_factory=dict)
+    samples: dict[str, list[str]] = field(default_factory=dict)
+    removals_by_list: dict[str, tuple[int, int]] = field(default_factory=dict)  # list -> (removes, members)
+
+    @property
+    def to_send(self) -> int:
+        return sum(self.counts[op] for op in (ADD, CHANGE, REMOVE, RETRY))
+
+
+def json_columns(source: str) -> set[str]:
+    """Columns of an export holding JSON text (meta format: json in its YAML), embedded as JSON."""
+    path = PROJECT_DIR / "models" / "exports" / f"{source}.yml"
+    if not path.exists():
+        return set()
+    document = yaml.safe_load(path.read_text()) or {}
+    found = set()
+    for model in document.get("models", []):
+        for column in model.get("columns", []):
+            meta = (column.get("config") or {}).get("meta") or column.get("meta") or {}
+            if meta.get("format") == "json":
+                found.add(column["name"])
+    return found
+
+
+class Planner:
+    def __init__(self, warehouse: Warehouse, store: StateStore, exports_schema: str) -> None:
+        self.warehouse = warehouse
+        self.store = store
+        self.exports_schema = exports_schema
+
+    # -- source ------------------------------------------------------------------------------
+    def check_source(self, sync: Sync) -> None:
+        if not self.warehouse.relation_exists(self.exports_schema, sync.source):
+            raise ConfigError(
+                f"sync {sync.name}: source {self.exports_schema}.{sync.source} does not exist in {self.warehouse.label}; "
+                f"build it: dbt build --select +{sync.source}"
+            )
+        present = set(self.warehouse.columns(self.exports_schema, sync.source))
+        missing = [column for column in sync.source_columns() if column not in present]
+        if missing:
+            raise ConfigError(
+                f"sync {sync.name}: {self.exports_schema}.{sync.source} has no column {', '.join(missing)}; "
+                f"its columns are {', '.join(sorted(present))}"
+            )
+
+    def _payload_sql(self, sync: Sync) -> str:
+        dialect = self.warehouse.dialect
+        as_json = json_columns(sync.source)
+
+        def value(column: str) -> str:
+            return dialect.json_value(quote(column)) if column in as_json else quote(column)
+
+        if sync.mode is Mode.UPSERT_PROFILES:
+            return dialect.json_object([(target, value(column)) for target, column in sync.fields.items()])
+        if sync.mode is Mode.MIRROR_LISTS:
+            return dialect.json_object([("list_id", "list_id"), ("email", quote(sync.email))])
+        if sync.mode is Mode.TRIGGER_EVENTS:
+            assert sync.event is not None
+            properties = dialect.json_object([(name, value(column)) for name, column in sync.event.properties.items()])
+            pairs = [("metric", f"'{sync.event.metric}'"), ("email", quote(sync.email))]
+            if sync.event.time:
+                pairs.append(("time", f"cast({quote(sync.event.time)} as varchar)"))
+            pairs.append(("properties", f"json({properties})"))
+            return dialect.json_object(pairs)
+        return dialect.json_object([("email", quote(sync.email))])
+
+    def _source_sql(self, sync: Sync) -> str:
+        relation = f"{quote(self.exports_schema)}.{quote(sync.source)}"
+        key = f"cast({quote(sync.key)} as varchar)"
+        conditions = []
+        if sync.holdout:
+            conditions.append(f"not coalesce({quote(sync.holdout)}, false)")
+        list_id = "cast(null as varchar)"
+        if sync.mode is Mode.MIRROR_LISTS:
+            assert sync.segment is not None
+            cases = " ".join(
+                f"when {quote(sync.segment)} = '{segment}' then '{list_id}'" for segment, list_id in sync.lists.items()
+            )
+            list_id = f"case {cases} end"
+            conditions.append(f"({list_id}) is not null")
+            key = f"{key} || '|' || ({list_id})"
+        where = f"where {' and '.join(conditions)}" if conditions else ""
+        return f"""
+            select
+                {key} as record_key,
+                lower(trim(cast({quote(sync.email)} as varchar))) as email,
+                {list_id} as list_id,
+                *
+            from {relation}
+            {where}
+        """
+
+    # -- plan --------------------------------------------------------------------------------
+    def plan(self, sync: Sync, run_id: str, *, full_resync: bool = False, sample_size: int = 5) -> Plan:
+        """Write the plan to the journal and rejections; return its counts. Call inside a transaction."""
+        self.check_source(sync)
+        state = self.store.table("sync_state")
+        tombstones = self.store.table("tombstones")
+        fingerprint = sync.mapping_fingerprint()
+        payload = self._payload_sql(sync)
+        plan_table = quote(f"plan_{run_id}")
+        once_only = sync.mode in (Mode.TRIGGER_EVENTS, Mode.PROPAGATE_DELETIONS)
+        removes = sync.mode is Mode.MIRROR_LISTS
+        erasing = sync.mode is Mode.PROPAGATE_DELETIONS
+
+        judged_table = quote(f"judged_{run_id}")
+        self.warehouse.execute(
+            f"""
+            create or replace temp table {judged_table} as
+            with source as ({self._source_sql(sync)}),
+            shaped as (
+                select
+                    record_key,
+                    email,
+                    list_id,
+                    {payload} as payload,
+                    count(*) over (partition by record_key) as key_rows
+                from source
+            )
+            select
+                shaped.*,
+                md5(coalesce(payload, '') || '{fingerprint}') as payload_hash,
+                case
+                    when record_key is null then 'null_key'
+                    when key_rows > 1 then 'duplicate_key'
+                    when email is null or not regexp_full_match(email, '{EMAIL_PATTERN}') then 'invalid_email'
+                    {"" if erasing else f"when email in (select email from {tombstones}) then 'tombstoned'"}
+                end as rejection
+            from shaped
+            """
+        )
+        self.warehouse.execute(
+            f"""
+            insert into {self.store.table('rejections')}
+            select ?, ?, record_key, email, rejection from {judged_table} where rejection is not null
+            """,
+            [run_id, sync.name],
+        )
+        self.warehouse.execute(
+            f"""
+            create or replace temp table {plan_table} as
+            with valid as (select * from {judged_table} where rejection is null),
+            current_state as (select * from {state} where sync_name = ?)
+            select
+                coalesce(valid.record_key, current_state.record_key) as record_key,
+                coalesce(valid.email, current_state.email) as email,
+                valid.list_id,
+                valid.payload,
+                coalesce(valid.payload_hash, current_state.payload_hash) as payload_hash,
+                current_state.destination_ref,
+                case
+                    when current_state.status = '{TOMBSTONED}' then null
+                    when valid.record_key is null then
+                        case when {str(removes).lower()} and current_state.status in ('{SYNCED}', '{STATE_FAILED}')
+                            then '{REMOVE}' end
+                    when current_state.record_key is null or current_state.status = '{REMOVED}' then '{ADD}'
+                    when current_state.status = '{STATE_FAILED}' then '{RETRY}'
+                    when {str(once_only).lower()} then '{UNCHANGED}'
+                    when {str(full_resync).lower()} then '{CHANGE}'
+                    when current_state.payload_hash is distinct from valid.payload_hash
+                        or current_state.mapping_fingerprint is distinct from '{fingerprint}' then '{CHANGE}'
+                    else '{UNCHANGED}'
+                end as operation
+            from valid
+            full outer join current_state
+                on valid.record_key = current_state.record_key
+            """,
+            [sync.name],
+        )
+        self.warehouse.execute(
+            f"""
+            insert into {self.store.table('journal')}
+                (run_id, sync_name, seq, record_key, email, operation, payload, payload_hash, destination_ref,
+                 status, updated_at)
+            select
+                ?, ?,
+                row_number() over (
+                    order by case operation when '{REMOVE}' then 1 else 0 end, list_id, record_key
+                ),
+                record_key, email, operation, payload, payload_hash, destination_ref, '{PENDING}', current_timestamp
+            from {plan_table}
+            where operation in ('{ADD}', '{CHANGE}', '{REMOVE}', '{RETRY}')
+            """,
+            [run_id, sync.name],
+        )
+        plan = Plan(run_id)
+        for operation, count in self.warehouse.fetchall(
+            f"select operation, count(*) from {plan_table} where operation is not null group by 1"
+        ):
+            plan.counts[operation] = count
+        for reason, count in self.warehouse.fetchall(
+            f"select reason, count(*) from {self.store.table('rejections')} where run_id = ? group by 1", [run_id]
+        ):
+            plan.rejected[reason] = count
+        for operation, keys in self.warehouse.fetchall(
+            f"""
+            select operation, list(record_key order by record_key)[1:{sample_size}]
+            from {plan_table} where operation is not null and operation <> '{UNCHANGED}' group by 1
+            """
+        ):
+            plan.samples[operation] = keys
+        if removes:
+            for list_id, removals, members in self.warehouse.fetchall(
+                f"""
+                select
+                    split_part(state.record_key, '|', -1) as list_id,
+                    count(case when plan.operation = '{REMOVE}' then 1 end),
+                    count(*)
+                from {state} as state
+                left join {plan_table} as plan on plan.record_key = state.record_key
+                where state.sync_name = ? and state.status = '{SYNCED}'
+                group by 1
+                """,
+                [sync.name],
+            ):
+                plan.removals_by_list[list_id] = (removals, members)
+        self.warehouse.execute(f"drop table {plan_table}")
+        self.warehouse.execute(f"drop table {judged_table}")
+        return plan
