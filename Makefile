@@ -17,8 +17,9 @@ export WAREHOUSE_PATH ?= $(CURDIR)/warehouse.duckdb
 DEMO_CUSTOMERS ?= 2000
 DEMO_DAYS ?= 30
 DEMO_SEED ?= 42
+HISTORY_DAYS ?= 7
 
-.PHONY: help venv demo generate build lint test test-python clean
+.PHONY: help venv demo generate build history lint test test-python clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -38,7 +39,10 @@ generate: $(STAMP)  ## generate sample raw data into $(WAREHOUSE_PATH)
 build: $(STAMP)  ## dbt build (seeds, models, tests) on $(WAREHOUSE_PATH)
 	$(BIN)/dbt build --full-refresh
 
-demo: generate build  ## generate sample data, build everything, print a summary
+history: $(STAMP)  ## replay the last $(HISTORY_DAYS) days of segment membership history into a built warehouse
+	$(BIN)/python scripts/build_history.py --days $(HISTORY_DAYS) --db "$(WAREHOUSE_PATH)" --replace-history
+
+demo: generate build history  ## generate sample data, build everything, replay a week of segment history, print a summary
 	$(BIN)/python scripts/demo_summary.py --db "$(WAREHOUSE_PATH)"
 
 lint: $(STAMP)  ## sqlfluff lint of models, macros and tests (dbt templater)
