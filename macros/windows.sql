@@ -25,11 +25,16 @@
     )
 {%- endmacro %}
 
-{#- Fractional hours / days from a timestamp to as_of (negative when it is after as_of; to the second). -#}
+{#-
+    Fractional hours / days from a timestamp to as_of (negative when it is after
+    as_of), exact to the microsecond. Not datediff in seconds: that counts
+    second boundaries crossed, so a change at 11:00:00.001 would be a full
+    hour old at 12:00:00 although in_last_hours still holds it inside the hour.
+-#}
 {% macro hours_before_as_of(ts) -%}
-    ({{ dbt.datediff(ts, as_of(), 'second') }} / 3600.0)
+    ({{ dbt.datediff(ts, as_of(), 'microsecond') }} / 3600000000.0)
 {%- endmacro %}
 
 {% macro days_before_as_of(ts) -%}
-    ({{ dbt.datediff(ts, as_of(), 'second') }} / 86400.0)
+    ({{ dbt.datediff(ts, as_of(), 'microsecond') }} / 86400000000.0)
 {%- endmacro %}

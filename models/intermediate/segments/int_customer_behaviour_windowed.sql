@@ -153,26 +153,38 @@ orders_summary as (
             as {{ dbt.type_bigint() }}
         ) as browse_window_orders
     from orders
-    where {{ in_last_hours('ordered_at', browse_hours) }}
+    where {{ in_last_hours('ordered_at', browse_hours) }} and customer_key is not null
     group by 1
+
+),
+
+-- a counted order in the browse window makes a row even without tracked events,
+-- so browse_window_orders never reads 0 for a buyer
+customer_keys as (
+
+    select customer_key from events_summary
+    union
+    select customer_key from orders_summary
 
 ),
 
 final as (
 
     select
-        events_summary.customer_key,
+        customer_keys.customer_key,
         coalesce(products_summary.browse_window_max_views_of_one_product, 0) as browse_window_max_views_of_one_product,
-        events_summary.browse_window_add_to_carts,
+        coalesce(events_summary.browse_window_add_to_carts, 0) as browse_window_add_to_carts,
         coalesce(orders_summary.browse_window_orders, 0) as browse_window_orders,
         coalesce(products_summary.warm_lead_unbought_products, 0) as warm_lead_unbought_products,
         coalesce(products_summary.retargeting_unbought_products, 0) as retargeting_unbought_products,
         events_summary.last_pricing_page_view_at
-    from events_summary
+    from customer_keys
+    left join events_summary
+        on customer_keys.customer_key = events_summary.customer_key
     left join products_summary
-        on events_summary.customer_key = products_summary.customer_key
+        on customer_keys.customer_key = products_summary.customer_key
     left join orders_summary
-        on events_summary.customer_key = orders_summary.customer_key
+        on customer_keys.customer_key = orders_summary.customer_key
 
 )
 
