@@ -1,7 +1,8 @@
 {#-
-    Current consent per customer and channel: the latest change (grant or
-    withdrawal) recorded for any of the customer's identifiers (customer id or
-    email). Ties at the same instant resolve to withdrawn: when in doubt, do
+    Consent per customer and channel at as_of: the latest change (grant or
+    withdrawal) up to as_of recorded for any of the customer's identifiers
+    (customer id or email). Changes after as_of are ignored, so a build at a
+    past as_of sees the consent of that moment. Ties at the same instant resolve to withdrawn: when in doubt, do
     not contact.
 -#}
 
@@ -10,6 +11,7 @@ with
 consents as (
 
     select * from {{ ref('stg_crm__consents') }}
+    where occurred_at <= {{ as_of() }}
 
 ),
 

@@ -216,7 +216,10 @@ standard_errors as (
     select
         *,
         case
-            when pooled_conversion_rate > 0 and pooled_conversion_rate < 1
+            when
+                pooled_conversion_rate > 0 and pooled_conversion_rate < 1
+                and treatment_entered >= {{ var('lift_min_group_size') }}
+                and control_entered >= {{ var('lift_min_group_size') }}
                 then
                     sqrt(
                         pooled_conversion_rate * (1 - pooled_conversion_rate)
