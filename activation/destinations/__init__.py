@@ -1,0 +1,16 @@
+"""Destinations by type; the engine asks `make_destination` and never names a vendor."""
+
+from __future__ import annotations
+
+from activation.config import Sync
+from activation.destinations.base import Destination
+from activation.errors import ConfigError
+
+
+def make_destination(sync: Sync) -> Destination:
+    kind = sync.destination.type
+    if kind == "klaviyo":
+        from activation.destinations.klaviyo import KlaviyoDestination
+
+        return KlaviyoDestination(sync)
+    raise ConfigError(f"sync {sync.name}: destination type {kind!r} is not available yet")

@@ -1,0 +1,327 @@
+"""Klaviyo: profiles through bulk import jobs, lists, trigger events, data-privacy deletions.
+
+API revision 2026-07-15 (contracts/klaviyo). What each mode sends:
+
+- ``upsert_profiles``: POST /api/profile-bulk-import-jobs with up to 10,000
+  profiles / 5 MB per job (100 KB per profile), then GET the job until it
+  is complete, then GET its import-errors when some profiles failed; each
+  error is mapped back to its record by email. Mapped fields named
+  ``properties.x`` become custom properties; the others are profile
+  attributes (email, external_id, first_name, ...). With null_policy skip a
+  null is left out (Klaviyo keeps its value); with clear it is sent as null
+  (Klaviyo clears it).
+- ``mirror_lists``: ADD imports the members' emails in a bulk job whose
+  ``relationships.lists`` names the list (no Klaviyo ids needed, 10,000 per
+  request instead of 1,000); REMOVE resolves Klaviyo profile ids by email
+  (GET /api/profiles, 100 per page, kept in the state) and calls DELETE
+  /api/lists/{id}/relationships/profiles with up to 1,000 ids. Removal never
+  touches consent (no unsubscribe call exists in this module).
+- ``trigger_events``: POST /api/events per event with the row's unique_id,
+  so a resend after a crash is recorded once by Klaviyo.
+- ``propagate_deletions``: POST /api/data-privacy-deletion-jobs per email.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import httpx
+
+from activation.config import Mode, NullPolicy, Sync
+from activation.destinations.base import Batch, Destination, JournalRecord, Outcome
+from activation.errors import ConfigError, DestinationError, TransportError
+from activation.transport.batching import pack
+from activation.transport.client import Transport
+from activation.transport.limits import DestinationLimits, EndpointClass, RateLimit
+
+BASE_URL = "https://a.klaviyo.com"
+REVISION = "2026-07-15"
+CONTENT_TYPE = "application/vnd.api+json"
+MB = 1024 * 1024
+
+# Declared from the contract's x-klaviyo-ratelimit (a test compares them).
+LIMITS = DestinationLimits(
+    endpoint_classes={
+        "bulk_import": EndpointClass("bulk_import", RateLimit.parse("10/s", "150/m"), 10_000, 5 * MB, 100 * 1024),
+        "bulk_import_status": EndpointClass("bulk_import_status", RateLimit.parse("10/s", "150/m"), 1, MB),
+        "bulk_import_errors": EndpointClass("bulk_import_errors", RateLimit.parse("10/s", "150/m"), 1, MB),
+        "profiles_lookup": EndpointClass("profiles_lookup", RateLimit.parse("75/s", "750/m"), 100, MB),
+        "list_add": EndpointClass("list_add", RateLimit.parse("10/s", "150/m"), 1_000, 5 * MB),
+        "list_remove": EndpointClass("list_remove", RateLimit.parse("10/s", "150/m"), 1_000, 5 * MB),
+        "events": EndpointClass("events", RateLimit.parse("350/s", "3500/m"), 1, 5 * MB),
+        "deletion": EndpointClass("deletion", RateLimit.parse("3/s", "60/m"), 1, MB),
+    },
+    max_concurrency=4,
+)
+# the contract's operation behind each endpoint class
+OPERATIONS = {
+    "bulk_import": ("POST", "/api/profile-bulk-import-jobs"),
+    "bulk_import_status": ("GET", "/api/profile-bulk-import-jobs/{job_id}"),
+    "bulk_import_errors": ("GET", "/api/profile-bulk-import-jobs/{id}/import-errors"),
+    "profiles_lookup": ("GET", "/api/profiles"),
+    "list_add": ("POST", "/api/lists/{id}/relationships/profiles"),
+    "list_remove": ("DELETE", "/api/lists/{id}/relationships/profiles"),
+    "events": ("POST", "/api/events"),
+    "deletion": ("POST", "/api/data-privacy-deletion-jobs"),
+}
+JOB_DONE = {"complete", "cancelled"}
+POLL_FIRST, POLL_MAX, POLL_DEADLINE = 0.1, 2.0, 600.0
+
+
+def _dumps(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":")).encode()
+
+
+class KlaviyoDestination(Destination):
+    name = "klaviyo"
+
+    def __init__(self, sync: Sync, *, transport: Transport | None = None, lifted: bool = False) -> None:
+        self.sync = sync
+        if transport is None:
+            api_key = sync.destination.secret("api_key")
+            transport = Transport(
+                sync.destination.resolved_base_url() or BASE_URL,
+                {
+                    "Authorization": f"Klaviyo-API-Key {api_key}",
+                    "revision": REVISION,
+                    "Accept": CONTENT_TYPE,
+                    "Content-Type": CONTENT_TYPE,
+                },
+                LIMITS,
+                lifted=lifted or bool(sync.destination.settings.get("lift_rate_limits")),
+            )
+        self.transport = transport
+
+    # -- interface -------------------------------------------------------------------------
+    def supports(self, mode: Mode) -> bool:
+        return True
+
+    def batches(self, mode: Mode, operation: str, records: Iterable[JournalRecord]) -> Iterator[Batch]:
+        if mode is Mode.UPSERT_PROFILES or (mode is Mode.MIRROR_LISTS and operation != "REMOVE"):
+            yield from self._import_batches(mode, operation, records)
+        elif mode is Mode.MIRROR_LISTS:
+            by_list: dict[str, list[JournalRecord]] = {}
+            for record in records:
+                by_list.setdefault(record.record_key.rsplit("|", 1)[-1], []).append(record)
+            limit = LIMITS.get("list_remove").max_records
+            for list_id, members in by_list.items():
+                for start in range(0, len(members), limit):
+                    yield Batch(mode, operation, members[start : start + limit], group=list_id)
+        else:
+            for record in records:
+                yield Batch(mode, operation, [record])
+
+    def send(self, batch: Batch) -> list[Outcome]:
+        try:
+            if batch.extra.get("oversized"):
+                return [Outcome.failed(r, "too_large", batch.extra["oversized"], retryable=False) for r in batch.records]
+            if batch.mode is Mode.TRIGGER_EVENTS:
+                return self._send_event(batch.records[0])
+            if batch.mode is Mode.PROPAGATE_DELETIONS:
+                return self._send_deletion(batch.records[0])
+            if batch.mode is Mode.MIRROR_LISTS and batch.operation == "REMOVE":
+                return self._remove_from_list(batch)
+            return self._import(batch)
+        except TransportError as error:
+            # retries exhausted: nothing about these records is known; they are retried next run
+            return [Outcome.failed(r, "transport", str(error)) for r in batch.records]
+
+    def request_stats(self) -> dict[str, int]:
+        return {name: stats.requests for name, stats in self.transport.stats.items()}
+
+    def close(self) -> None:
+        self.transport.close()
+
+    # -- profiles and list adds: bulk import jobs ---------------------------------------------
+    def _profile(self, record: JournalRecord) -> dict[str, Any]:
+        attributes: dict[str, Any] = {}
+        properties: dict[str, Any] = {}
+        skip_nulls = self.sync.null_policy is NullPolicy.SKIP
+        if self.sync.mode is Mode.MIRROR_LISTS:
+            return {"type": "profile", "attributes": {"email": record.payload["email"]}}
+        for field, value in record.payload.items():
+            if value is None and skip_nulls:
+                continue
+            if field.startswith("properties."):
+                properties[field.removeprefix("properties.")] = value
+            else:
+                attributes[field] = value
+        if properties:
+            attributes["properties"] = properties
+        return {"type": "profile", "attributes": attributes}
+
+    def _import_batches(self, mode: Mode, operation: str, records: Iterable[JournalRecord]) -> Iterator[Batch]:
+        endpoint = LIMITS.get("bulk_import")
+        groups: dict[str | None, list[JournalRecord]] = {}
+        for record in records:
+            group = record.payload.get("list_id") if mode is Mode.MIRROR_LISTS else None
+            groups.setdefault(group, []).append(record)
+        for list_id, members in groups.items():
+            envelope = self._job_body([], list_id)
+            oversized: list[tuple[JournalRecord, str]] = []
+            for chunk in pack(
+                members,
+                endpoint.max_records,
+                endpoint.max_bytes,
+                lambda record: _dumps(self._profile(record)),
+                on_rejected=lambda record, why: oversized.append((record, why)),
+                overhead=len(_dumps(envelope)),
+                separator=1,
+                max_record_bytes=endpoint.max_record_bytes,
+            ):
+                yield Batch(mode, operation, chunk, group=list_id)
+            for record, why in oversized:
+                yield Batch(mode, operation, [record], group=list_id, extra={"oversized": why})
+
+    @staticmethod
+    def _job_body(profiles: list[dict[str, Any]], list_id: str | None) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "type": "profile-bulk-import-job",
+            "attributes": {"profiles": {"data": profiles}},
+        }
+        if list_id:
+            data["relationships"] = {"lists": {"data": [{"type": "list", "id": list_id}]}}
+        return {"data": data}
+
+    def _import(self, batch: Batch) -> list[Outcome]:
+        body = self._job_body([self._profile(record) for record in batch.records], batch.group)
+        response = self.transport.send("bulk_import", "POST", "/api/profile-bulk-import-jobs", content=_dumps(body))
+        if response.status_code != 202:
+            return self._whole_batch_failed(batch.records, response)
+        job_id = response.json()["data"]["id"]
+        job = self._wait_for(job_id)
+        attributes = job["data"]["attributes"]
+        if attributes.get("status") != "complete":
+            message = f"import job {job_id} ended {attributes.get('status')}"
+            return [Outcome.failed(r, "job_" + str(attributes.get("status")), message) for r in batch.records]
+        errors = self._import_errors(job_id) if attributes.get("failed_count") else {}
+        outcomes = []
+        for record in batch.records:
+            email = (record.payload.get("email") or record.email or "").lower()
+            error = errors.get(email)
+            if error:
+                outcomes.append(Outcome.failed(record, error["code"], error["detail"], retryable=False))
+            else:
+                outcomes.append(Outcome.ok(record))
+        return outcomes
+
+    def _wait_for(self, job_id: str) -> dict[str, Any]:
+        delay, waited = POLL_FIRST, 0.0
+        while True:
+            response = self.transport.send(
+                "bulk_import_status", "GET", f"/api/profile-bulk-import-jobs/{job_id}"
+            )
+            if response.status_code != 200:
+                raise DestinationError(f"Klaviyo import job {job_id}: GET answered {response.status_code}")
+            job = response.json()
+            if job["data"]["attributes"].get("status") in JOB_DONE:
+                return job
+            if waited > POLL_DEADLINE:
+                raise DestinationError(f"Klaviyo import job {job_id} still not complete after {waited:.0f} s")
+            time.sleep(delay)
+            waited += delay
+            delay = min(delay * 2, POLL_MAX)
+
+    def _import_errors(self, job_id: str) -> dict[str, dict[str, str]]:
+        """email -> {code, detail} for every profile the job rejected."""
+        found: dict[str, dict[str, str]] = {}
+        url: str | None = f"/api/profile-bulk-import-jobs/{job_id}/import-errors"
+        params: dict[str, Any] | None = {"page[size]": 100}
+        while url:
+            response = self.transport.send("bulk_import_errors", "GET", url, params=params)
+            if response.status_code != 200:
+                raise DestinationError(f"Klaviyo import job {job_id}: import-errors answered {response.status_code}")
+            document = response.json()
+            for error in document.get("data", []):
+                attributes = error.get("attributes", {})
+                payload = attributes.get("original_payload") or {}
+                email = (payload.get("email") or payload.get("attributes", {}).get("email") or "").lower()
+                if email:
+                    found[email] = {"code": attributes.get("code", "invalid"), "detail": attributes.get("detail", "")}
+            url, params = (document.get("links") or {}).get("next"), None
+        return found
+
+    # -- list removal ------------------------------------------------------------------------
+    def _resolve_ids(self, records: list[JournalRecord]) -> dict[str, str]:
+        """record_key -> Klaviyo profile id, looking up by email the ones the state does not know."""
+        known = {r.record_key: r.destination_ref for r in records if r.destination_ref}
+        missing = [r for r in records if not r.destination_ref and r.email]
+        page = LIMITS.get("profiles_lookup").max_records
+        for start in range(0, len(missing), page):
+            chunk = missing[start : start + page]
+            emails = ",".join(json.dumps(r.email) for r in chunk)
+            response = self.transport.send(
+                "profiles_lookup",
+                "GET",
+                "/api/profiles",
+                params={"filter": f"any(email,[{emails}])", "page[size]": page, "fields[profile]": "email"},
+            )
+            if response.status_code != 200:
+                raise DestinationError(f"Klaviyo profile lookup answered {response.status_code}: {response.text[:300]}")
+            by_email = {p["attributes"]["email"].lower(): p["id"] for p in response.json().get("data", [])}
+            for record in chunk:
+                if record.email and record.email.lower() in by_email:
+                    known[record.record_key] = by_email[record.email.lower()]
+        return known
+
+    def _remove_from_list(self, batch: Batch) -> list[Outcome]:
+        ids = self._resolve_ids(batch.records)
+        present = [r for r in batch.records if r.record_key in ids]
+        outcomes = {r.seq: Outcome.ok(r) for r in batch.records if r.record_key not in ids}  # not at Klaviyo: done
+        if present:
+            body = {"data": [{"type": "profile", "id": ids[r.record_key]} for r in present]}
+            response = self.transport.send(
+                "list_remove", "DELETE", f"/api/lists/{batch.group}/relationships/profiles", content=_dumps(body)
+            )
+            if response.status_code == 204:
+                outcomes.update({r.seq: Outcome.ok(r, ids[r.record_key]) for r in present})
+            else:
+                outcomes.update({o.seq: o for o in self._whole_batch_failed(present, response)})
+        return [outcomes[r.seq] for r in batch.records]
+
+    # -- events and deletions ----------------------------------------------------------------
+    def _send_event(self, record: JournalRecord) -> list[Outcome]:
+        payload = record.payload
+        attributes: dict[str, Any] = {
+            "properties": payload.get("properties") or {},
+            "unique_id": record.record_key,
+            "metric": {"data": {"type": "metric", "attributes": {"name": payload["metric"]}}},
+            "profile": {"data": {"type": "profile", "attributes": {"email": payload["email"]}}},
+        }
+        if payload.get("time"):
+            attributes["time"] = str(payload["time"]).replace(" ", "T") + ("" if "+" in str(payload["time"]) else "+00:00")
+        body = {"data": {"type": "event", "attributes": attributes}}
+        response = self.transport.send("events", "POST", "/api/events", content=_dumps(body))
+        if response.status_code == 202:
+            return [Outcome.ok(record)]
+        return self._whole_batch_failed([record], response)
+
+    def _send_deletion(self, record: JournalRecord) -> list[Outcome]:
+        body = {
+            "data": {
+                "type": "data-privacy-deletion-job",
+                "attributes": {"profile": {"data": {"type": "profile", "attributes": {"email": record.payload["email"]}}}},
+            }
+        }
+        response = self.transport.send("deletion", "POST", "/api/data-privacy-deletion-jobs", content=_dumps(body))
+        if response.status_code == 202:
+            return [Outcome.ok(record)]
+        return self._whole_batch_failed([record], response)
+
+    # -- errors ------------------------------------------------------------------------------
+    @staticmethod
+    def _whole_batch_failed(records: list[JournalRecord], response: httpx.Response) -> list[Outcome]:
+        """A 4xx for the whole request: every record failed with Klaviyo's error (retried next run)."""
+        try:
+            errors = response.json().get("errors") or [{}]
+        except ValueError:
+            errors = [{}]
+        first = errors[0]
+        code = str(first.get("code") or response.status_code)
+        detail = first.get("detail") or first.get("title") or response.text[:300]
+        if response.status_code in (401, 403):
+            raise ConfigError(f"Klaviyo refused the API key ({response.status_code}: {detail}); check the credential")
+        return [Outcome.failed(r, code, f"HTTP {response.status_code}: {detail}") for r in records]
