@@ -185,7 +185,7 @@ class Operation:
     def body_validator(self) -> jsonschema.protocols.Validator | None:
         if self.body_schema is None:
             return None
-        return self.document.validator({"$ref": f"{self.document.uri}#/x-request-bodies/{self.operation_id}"})
+        return self.document.validator(self.document.inline(f"/x-request-bodies/{_escape(self.operation_id)}"))
 
     def response_validator(self, status: int) -> jsonschema.protocols.Validator | None:
         """A validator for this operation's JSON response with ``status`` (``None``: no body declared)."""
@@ -202,8 +202,7 @@ class Operation:
         if not content:
             return None
         media = next(iter(content))
-        schema_pointer = f"{pointer}/content/{_escape(media)}/schema"
-        return self.document.validator({"$ref": f"{self.document.uri}#{schema_pointer}"})
+        return self.document.validator(self.document.inline(f"{pointer}/content/{_escape(media)}/schema"))
 
     def declares_status(self, status: int) -> bool:
         responses = self.raw.get("responses", {})
@@ -226,6 +225,28 @@ class OpenApiDocument:
 
     def validator(self, schema: dict[str, Any]) -> jsonschema.protocols.Validator:
         return jsonschema.Draft202012Validator(schema, registry=self._registry, format_checker=_FORMATS)
+
+    def inline(self, pointer: str) -> Any:
+        """The converted schema at ``pointer`` with local ``$ref``s replaced by their targets.
+
+        Validating without reference lookups is about twice as fast; a recursive
+        reference (none in Klaviyo's request bodies) is left as a ``$ref`` into
+        the document, which the registry still resolves.
+        """
+
+        def expand(node: Any, trail: tuple[str, ...]) -> Any:
+            if isinstance(node, dict):
+                ref = node.get("$ref")
+                if isinstance(ref, str) and ref.startswith("#/"):
+                    if ref in trail:
+                        return {"$ref": f"{self.uri}{ref}"}
+                    return expand(self.resolve_pointer(ref[1:]), (*trail, ref))
+                return {key: expand(value, trail) for key, value in node.items()}
+            if isinstance(node, list):
+                return [expand(item, trail) for item in node]
+            return node
+
+        return expand(self.resolve_pointer(pointer), ())
 
     def resolve_pointer(self, pointer: str) -> Any:
         node: Any = self._converted
