@@ -1,7 +1,9 @@
-"""Command line: ``activation preview ...`` (console script ``activation``, or ``python -m activation``).
+"""Command line: ``activation preview ...`` and ``activation simulate ...``
+(console script ``activation``, or ``python -m activation``).
 
 Exit codes: 0 ok, 2 usage or configuration error (bad option, unknown template
-or scenario, missing warehouse, table or contact), 1 a template failed to render.
+or scenario, missing warehouse, table or contact, a port in use), 1 a template
+failed to render.
 """
 
 from __future__ import annotations
@@ -51,7 +53,9 @@ def main() -> None:
 
     Email templates (activation/templates/email/) are rendered with the template variables of
     exports.export_contact_template_variables, the export contract in
-    models/exports/export_contact_template_variables.yml. Syncing to ESPs comes later.
+    models/exports/export_contact_template_variables.yml. `activation simulate` runs a local
+    stand-in for an ESP's API to rehearse, test and benchmark syncs against. Syncing to ESPs
+    comes later.
     """
 
 
@@ -219,3 +223,100 @@ def _shown(path: Path) -> str:
         return str(path.relative_to(Path.cwd()))
     except ValueError:
         return str(path)
+
+
+@main.group("simulate", context_settings=CONTEXT, short_help="Run a local ESP simulator (Klaviyo).")
+def simulate_group() -> None:
+    """Run a local HTTP stand-in for an ESP's API until Ctrl-C.
+
+    A simulator checks every request against the ESP's contract, enforces its batch and rate
+    limits, answers with the ESP's real error shapes, keeps the resulting state (profiles,
+    lists, events, ...) for inspection and injects faults on demand. Point a client's base URL
+    at the printed address.
+    """
+
+
+@simulate_group.command("klaviyo", context_settings=CONTEXT, short_help="Simulate Klaviyo's API (revision 2026-07-15).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
+              help="Port to listen on (0: any free port).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fault injection (same seed, "
+              "same requests: same faults).")
+@click.option("--rate-limits", "rate_limits", type=click.Choice(["production", "off"]), default="production",
+              show_default=True, help="production: the contract's limits per operation; off: no limits (benchmarks).")
+@click.option("--rate-limit-scale", "scale", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True, help="Multiply every rate limit (0.1: ten times stricter).")
+@click.option("--fault", "faults", multiple=True, metavar="SPEC",
+              help="A fault rule KIND[:key=value,...] (repeatable); see below.")
+@click.option("--api-key", metavar="KEY", help="Accept only this private key (default: any 'Klaviyo-API-Key ...').")
+@click.option("--job-delay", type=click.FloatRange(min=0), default=0.2, show_default=True,
+              help="Seconds a bulk import job takes from queued to complete.")
+@click.option("--deletion-delay", type=click.FloatRange(min=0), default=0.2, show_default=True,
+              help="Seconds until a deletion request has removed its profiles.")
+def simulate_klaviyo_command(
+    host: str,
+    port: int,
+    seed: int,
+    rate_limits: str,
+    scale: float,
+    faults: tuple[str, ...],
+    api_key: str | None,
+    job_delay: float,
+    deletion_delay: float,
+) -> None:
+    """Serve a simulated Klaviyo API at http://HOST:PORT until Ctrl-C.
+
+    Requests are validated against contracts/klaviyo/*.json (revision 2026-07-15; override with
+    $KLAVIYO_CONTRACT_DIR): headers `Authorization: Klaviyo-API-Key <key>` and
+    `revision: 2026-07-15`, query parameters, and the JSON:API body. Rate limits are each
+    operation's x-klaviyo-ratelimit, counted per operation in fixed 1-second (burst) and
+    1-minute (steady) windows; a 429 carries Retry-After.
+
+    \b
+    Fault SPEC: KIND[:key=value,...]
+      kinds  429 | 500 | 502 | 503 | timeout | reset | import-errors
+      keys   op=OPERATION_ID  only this operation (default: all)
+             next=N           the next N matching requests (or bulk jobs)
+             p=0.1            each matching request with this probability (seeded)
+             for=SECONDS      only during this long from start (a 429 storm)
+             seconds=S        timeout: hold the answer S seconds (default 30);
+                              429: the Retry-After (default: what is left of for=, else 1)
+             share=F          import-errors: share of the job's profiles that fail (0.1)
+             apply=true|false whether the request takes effect anyway
+                              (default: true for timeout, false otherwise)
+
+    \b
+    Examples:
+      activation simulate klaviyo
+      activation simulate klaviyo --port 0 --rate-limits off
+      activation simulate klaviyo --seed 7 --fault 503:p=0.05 --fault 429:op=create_event,for=10
+      activation simulate klaviyo --fault import-errors:share=0.2 --fault reset:next=1,apply=true
+
+    \b
+    Admin endpoints (no API key, not rate limited):
+      GET  /__simulator/state        profiles, lists, events, jobs, deletions,
+                                     subscription calls, requests per operation
+      GET  /__simulator/stats        requests per operation and status, bytes
+      POST /__simulator/faults       {"faults": ["503:p=0.1"], "replace": false}
+      DELETE /__simulator/faults     remove every fault rule
+      POST /__simulator/rate-limits  {"mode": "off"} or {"mode": "production", "scale": 0.5}
+      POST /__simulator/reset        empty everything, restore the start-up faults
+    """
+    from activation.simulators.klaviyo import KlaviyoSimulator
+
+    try:
+        simulator = KlaviyoSimulator(
+            host=host, port=port, seed=seed, rate_limits=rate_limits, rate_limit_scale=scale, faults=faults,
+            api_key=api_key, job_delay=job_delay, deletion_delay=deletion_delay,
+        )
+
+        def ready() -> None:
+            click.echo(f"Klaviyo simulator (revision 2026-07-15) at {simulator.base_url}")
+            click.echo(f"  rate limits: {rate_limits}" + (f" x{scale:g}" if scale != 1 else "") +
+                       f"; seed {seed}; faults: {', '.join(faults) or 'none'}")
+            click.echo(f"  state: {simulator.base_url}/__simulator/state   (Ctrl-C to stop)")
+
+        simulator.serve_forever(on_ready=ready)
+    except ConfigError as error:
+        raise ConfigProblem(str(error)) from None
+    click.echo("Klaviyo simulator stopped.")
