@@ -49,13 +49,17 @@ class Profile:
 
 @click.group(context_settings=CONTEXT)
 def main() -> None:
-    """Activation: get warehouse data into emails.
+    """Activation: get warehouse data into emails, safely.
 
-    Email templates (activation/templates/email/) are rendered with the template variables of
-    exports.export_contact_template_variables, the export contract in
-    models/exports/export_contact_template_variables.yml. `activation simulate` runs a local
-    stand-in for an ESP's API to rehearse, test and benchmark syncs against. Syncing to ESPs
-    comes later.
+    \b
+    sync      send what changed in the exports to the ESPs (syncs.yml declares what goes where)
+    plan      show what a sync would change, without sending
+    status    recent runs and their counts
+    preview   render an email template for a contact or a seeded scenario
+    simulate  run a local stand-in for an ESP's API to rehearse, test and benchmark against
+
+    Exports are dbt models (models/exports/); activation reads them and keeps its own state
+    (runs, journal, per-record sync state) in the warehouse schema `activation`.
     """
 
 
@@ -253,6 +257,10 @@ def simulate_group() -> None:
               help="Seconds a bulk import job takes from queued to complete.")
 @click.option("--deletion-delay", type=click.FloatRange(min=0), default=0.2, show_default=True,
               help="Seconds until a deletion request has removed its profiles.")
+@click.option("--list", "list_specs", multiple=True, metavar="ID=NAME",
+              help="A list the account already has (repeatable), e.g. --list LstVip=VIP.")
+@click.option("--lists-from", "lists_from", type=click.Path(dir_okay=False, path_type=Path), metavar="SYNCS_FILE",
+              help="Create every list id that the file's Klaviyo syncs map segments to.")
 def simulate_klaviyo_command(
     host: str,
     port: int,
@@ -263,6 +271,8 @@ def simulate_klaviyo_command(
     api_key: str | None,
     job_delay: float,
     deletion_delay: float,
+    list_specs: tuple[str, ...],
+    lists_from: Path | None,
 ) -> None:
     """Serve a simulated Klaviyo API at http://HOST:PORT until Ctrl-C.
 
@@ -305,9 +315,10 @@ def simulate_klaviyo_command(
     from activation.simulators.klaviyo import KlaviyoSimulator
 
     try:
+        lists = _simulated_lists(list_specs, lists_from)
         simulator = KlaviyoSimulator(
             host=host, port=port, seed=seed, rate_limits=rate_limits, rate_limit_scale=scale, faults=faults,
-            api_key=api_key, job_delay=job_delay, deletion_delay=deletion_delay,
+            api_key=api_key, job_delay=job_delay, deletion_delay=deletion_delay, lists=lists,
         )
 
         def ready() -> None:
@@ -320,3 +331,31 @@ def simulate_klaviyo_command(
     except ConfigError as error:
         raise ConfigProblem(str(error)) from None
     click.echo("Klaviyo simulator stopped.")
+
+
+def _simulated_lists(specs: tuple[str, ...], syncs_file: Path | None) -> dict[str, str]:
+    """List id -> name from --list ID=NAME options and the Klaviyo list mappings of a syncs file."""
+    lists: dict[str, str] = {}
+    if syncs_file is not None:
+        from activation.config import load_syncs
+
+        for sync in load_syncs(syncs_file).syncs:
+            if sync.destination.type == "klaviyo":
+                lists.update({list_id: segment for segment, list_id in sync.lists.items()})
+    for spec in specs:
+        list_id, sep, name = spec.partition("=")
+        if not sep or not list_id:
+            raise ConfigError(f"--list {spec!r}: expected ID=NAME, e.g. --list LstVip=VIP")
+        lists[list_id] = name or list_id
+    return lists
+
+
+def _register_sync_commands() -> None:
+    from activation.commands import plan_command, status_command, sync_command
+
+    main.add_command(sync_command)
+    main.add_command(plan_command)
+    main.add_command(status_command)
+
+
+_register_sync_commands()

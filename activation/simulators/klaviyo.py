@@ -94,6 +94,7 @@ class KlaviyoSimulator(SimulatorServer):
         deletion_delay: float = 0.2,
         contract: KlaviyoContract | None = None,
         clock: Callable[[], float] | None = None,
+        lists: Mapping[str, str] | None = None,
     ) -> None:
         self.contract = contract or load_contract()
         windows = {op: parse_windows(spec) for op, spec in self.contract.rate_limits().items() if spec}
@@ -103,6 +104,13 @@ class KlaviyoSimulator(SimulatorServer):
         self.job_delay = job_delay
         self.deletion_delay = deletion_delay
         self.state = KlaviyoState(self.lock)
+        self.initial_lists = dict(lists or {})
+        self._ensure_initial_lists()
+
+    def _ensure_initial_lists(self) -> None:
+        """Lists the simulated account starts with (id -> name), e.g. the ids a syncs file maps to."""
+        for list_id, name in self.initial_lists.items():
+            self.state.ensure_list(list_id, name)
 
     # ------------------------------------------------------------------ pipeline hooks
 
@@ -145,6 +153,7 @@ class KlaviyoSimulator(SimulatorServer):
 
     def reset_state(self) -> None:
         self.state.clear()
+        self._ensure_initial_lists()
 
     # ------------------------------------------------------------------ errors
 

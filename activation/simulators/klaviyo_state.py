@@ -304,6 +304,14 @@ class KlaviyoState:
             self._lists[klist.id] = klist
             return klist
 
+    def ensure_list(self, list_id: str, name: str) -> KList:
+        """The list with this id, created with this name if it does not exist (lists an account already has)."""
+        with self.lock:
+            if list_id not in self._lists:
+                moment = now()
+                self._lists[list_id] = KList(list_id, name, moment, moment, "single_opt_in")
+            return self._lists[list_id]
+
     def get_list(self, list_id: str) -> KList:
         with self.lock:
             klist = self._lists.get(list_id)
