@@ -24,6 +24,7 @@ API revision 2026-07-15 (contracts/klaviyo). What each mode sends:
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -91,6 +92,7 @@ class KlaviyoDestination(Destination):
                     "Content-Type": CONTENT_TYPE,
                 },
                 LIMITS,
+                timeout=float(sync.destination.settings.get("timeout_seconds") or os.environ.get("ACTIVATION_HTTP_TIMEOUT") or 30),
                 lifted=lifted or bool(sync.destination.settings.get("lift_rate_limits")),
             )
         self.transport = transport
