@@ -42,8 +42,9 @@ build: $(STAMP)  ## dbt build (seeds, models, tests) on $(WAREHOUSE_PATH)
 history: $(STAMP)  ## replay the last $(HISTORY_DAYS) days of segment membership history into a built warehouse
 	$(BIN)/python scripts/build_history.py --days $(HISTORY_DAYS) --db "$(WAREHOUSE_PATH)" --replace-history
 
-demo: generate build history  ## generate sample data, build everything, replay a week of segment history, print a summary
+demo: generate build history  ## generate sample data, build everything, replay a week of segment history, sync into the Klaviyo simulator, print a summary
 	$(BIN)/python scripts/demo_summary.py --db "$(WAREHOUSE_PATH)"
+	$(BIN)/python scripts/demo_sync.py --db "$(WAREHOUSE_PATH)"
 
 lint: $(STAMP)  ## sqlfluff lint of models, macros and tests (dbt templater)
 	WAREHOUSE_PATH=$(CURDIR)/target/lint.duckdb $(BIN)/sqlfluff lint models tests/dbt
