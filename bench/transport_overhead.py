@@ -106,7 +106,7 @@ def bench_requests(count: int, concurrency: int, rounds: int) -> dict[str, float
 
 
 def bench_pack(count: int) -> dict[str, float]:
-    profiles = [{"email": f"user{i}@example.com", "first_name": "Ada", "segment": "vip" * (i % 7)} for i in range(count)]
+    profiles = [{"email": f"user{i}@example.com", "first_name": "Ada", "tags": ["vip"] * (i % 7)} for i in range(count)]
     encoded = [json.dumps(profile).encode() for profile in profiles]
     timings = {}
     for label, records, encode in (("pack, pre-encoded", encoded, bytes), ("pack + json.dumps", profiles,
