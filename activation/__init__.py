@@ -12,4 +12,6 @@ Modules:
     templates       the Jinja2 environment and rendering of one email
     template_check  static check: templates only use variables the contract has
     cli             the ``activation`` command line
+    transport/      the HTTP layer shared by every destination (limits, packing, rate limiting,
+                    retries, split-and-retry, per-record outcomes)
 """

@@ -19,7 +19,9 @@ Retry policy, per ``send``:
       waits, not just this one. 429s do not use up ``max_attempts``; they have their own
       budget (``max_throttled``), and the ``max_elapsed`` deadline bounds both: a pause
       that would end past the deadline gives up at once instead of sleeping in vain.
-    - other 4xx are returned to the caller, which maps them to records.
+      A 429 without either header pauses the class for the jittered backoff instead.
+    - any other response (2xx, 3xx, other 4xx and 5xx) is returned to the caller, which
+      maps it to records.
     - ``idempotent=False`` (e.g. events an ESP does not deduplicate) retries only what
       surely did not reach the ESP: 429, connection refused, connect timeouts.
 Exhaustion raises ``RetriesExhausted``; a non-retried network failure ``RequestFailed``.
@@ -120,7 +122,13 @@ class Transport:
         headers: Mapping[str, str] | None = None,
         idempotent: bool = True,
     ) -> httpx.Response:
-        """Send one request within ``endpoint_class``'s limits; return the final response (2xx-4xx)."""
+        """Send one request within ``endpoint_class``'s limits; return the first response not retried.
+
+        Raises ``RetriesExhausted`` when the retry budget runs out, ``RequestFailed``
+        for a network failure that is not retried, ``ConfigError`` for an
+        undeclared endpoint class. ``content`` must be bytes or str (a request is
+        built once and re-sent as is).
+        """
         self.limits.get(endpoint_class)
         if headers:
             self.redactor.learn(headers)
@@ -218,7 +226,10 @@ class _Call:
         return self.throttled or (status in RETRY_STATUSES and self.idempotent)
 
     def wait(self, state: tenacity.RetryCallState) -> float:
-        if self.transport.limiter.paused_for(self.endpoint_class) > 0:
+        limiter = self.transport.limiter
+        if self.throttled and limiter.paused_for(self.endpoint_class) == 0:
+            limiter.pause(self.endpoint_class, self.transport._backoff(state))  # no Retry-After: back off together
+        if limiter.paused_for(self.endpoint_class) > 0:
             return 0.0  # the limiter holds every thread of this class until the pause ends
         return self.transport._backoff(state)
 

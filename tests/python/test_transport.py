@@ -104,6 +104,14 @@ def test_retry_after_pauses_the_endpoint_class_for_the_seconds_given():
     assert transport.stats["bulk"].throttled == 1 and transport.stats["bulk"].limiter_wait_seconds == pytest.approx(7.0)
 
 
+def test_a_429_without_headers_backs_off_the_whole_class():
+    clock = FakeClock()
+    transport, _ = scripted([httpx.Response(429), httpx.Response(200)], clock)
+    started = clock.now
+    transport.send("bulk", "GET", "/x")
+    assert transport.stats["bulk"].limiter_wait_seconds == pytest.approx(clock.now - started)
+
+
 def test_x_ratelimit_reset_epoch_seconds_is_honoured():
     clock = FakeClock()
     reset = str(int(1_700_000_000 + clock.now + 12))
@@ -198,6 +206,7 @@ class Server:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True
 
             def log_message(self, *args) -> None:
                 pass
