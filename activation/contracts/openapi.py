@@ -349,13 +349,13 @@ class OpenApiContract:
                 problems.append(Problem(400, "invalid", f"Missing required query parameter '{parameter.name}'.",
                                         parameter=parameter.name))
             if parameter.location == "header":
-                value = lowered.get(parameter.name.lower())
-                if value is None:
+                header = lowered.get(parameter.name.lower())
+                if header is None:
                     if parameter.required:
                         problems.append(Problem(400, "invalid", f"Missing required header '{parameter.name}'.",
                                                 parameter=parameter.name))
                 else:
-                    problems.extend(_check_value(parameter, value))
+                    problems.extend(_check_value(parameter, header))
         return problems
 
     def check_body(

@@ -38,6 +38,7 @@ Admin endpoints (outside the ESP's API, no authentication, never limited):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import struct
@@ -195,7 +196,9 @@ class SimulatorServer:
         self.lock = threading.RLock()
         self.stats = RequestStats()
         self.limiter = FixedWindowLimiter(windows or {}, rate_limits, rate_limit_scale, clock)
-        self._initial_faults = [rule if isinstance(rule, (str, dict)) else rule.describe() for rule in faults]
+        self._initial_faults: list[str | Mapping[str, Any]] = [
+            rule.describe() if isinstance(rule, FaultRule) else rule for rule in faults
+        ]
         self.faults = FaultInjector(seed, self._initial_faults)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -346,7 +349,7 @@ class SimulatorServer:
         asyncio.set_event_loop(loop)
         try:
             loop.run_until_complete(self._startup())
-        except BaseException as error:  # noqa: BLE001 - handed to start()
+        except BaseException as error:  # handed to start(), which raises it
             failure.append(error)
             ready.set()
             loop.close()
@@ -373,8 +376,8 @@ class SimulatorServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.requested_port, backlog=1024, reuse_address=True)
         await site.start()
-        server = site._server  # noqa: SLF001 - aiohttp exposes no public accessor for the bound port
-        assert server is not None
+        server = site._server  # aiohttp has no public accessor for the port it bound
+        assert isinstance(server, asyncio.Server)
         self.port = server.sockets[0].getsockname()[1]
 
     async def _shutdown(self) -> None:
@@ -406,11 +409,12 @@ class SimulatorServer:
                 reply.headers["Retry-After"] = str(decision.retry_after)
             elif rule is not None:
                 fault_name = rule.kind
-                reply = await self._fault_reply(request, body, identified, rule)
-                if reply is None:  # connection reset: nothing was sent
+                faulty = await self._fault_reply(request, body, identified, rule)
+                if faulty is None:  # connection reset: nothing was sent
                     self.stats.record(RequestRecord(time.time(), request.method, request.path, operation, 0,
                                                     len(body), 0, fault_name))
                     return await self._reset_connection(request)
+                reply = faulty
             else:
                 reply = await self.handle(request, body, identified)
         if decision is not None and decision.allowed:
@@ -444,10 +448,8 @@ class SimulatorServer:
         if transport is not None:
             sock = transport.get_extra_info("socket")
             if sock is not None:
-                try:
+                with contextlib.suppress(OSError):  # linger 0: close() sends RST, not FIN
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                except OSError:
-                    pass
             transport.abort()
         raise asyncio.CancelledError  # aiohttp drops the request without writing anything
 

@@ -39,6 +39,8 @@ import base64
 import binascii
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -256,8 +258,7 @@ def bulk_import_profiles(sim: KlaviyoSimulator, request: web.Request, check: Req
 
 
 def get_bulk_import_profiles_jobs(sim: KlaviyoSimulator, request: web.Request, check: RequestCheck) -> Reply:
-    jobs = [job for job in sim.state.all_jobs()
-            if check.filter is None or evaluate(check.filter, lambda field, j=job: getattr(j, field, None))]
+    jobs = [job for job in sim.state.all_jobs() if _matches(check.filter, partial(_job_value, job))]
     return Reply(200, sim.page(request, check, jobs, lambda j: sim.state.job_resource(j, sim.base_url)))
 
 
@@ -316,8 +317,7 @@ def bulk_unsubscribe_profiles(sim: KlaviyoSimulator, request: web.Request, check
 
 
 def get_lists(sim: KlaviyoSimulator, request: web.Request, check: RequestCheck) -> Reply:
-    lists = [k for k in sim.state.all_lists()
-             if check.filter is None or evaluate(check.filter, lambda field, k=k: _list_value(k, field))]
+    lists = [k for k in sim.state.all_lists() if _matches(check.filter, partial(_list_value, k))]
     return Reply(200, sim.page(request, check, lists, lambda k: sim.state.list_resource(k, sim.base_url)))
 
 
@@ -344,13 +344,16 @@ def delete_list(sim: KlaviyoSimulator, request: web.Request, check: RequestCheck
 
 
 def get_profiles_for_list(sim: KlaviyoSimulator, request: web.Request, check: RequestCheck) -> Reply:
-    profiles = _members(sim, check)
-    return Reply(200, sim.page(request, check, profiles, lambda p: sim.profile_json(p, check)))
+    def render(member: tuple[Profile, datetime]) -> dict[str, Any]:
+        resource = sim.profile_json(member[0], check)
+        resource["attributes"]["joined_group_at"] = iso(member[1])
+        return resource
+
+    return Reply(200, sim.page(request, check, _members(sim, check), render))
 
 
 def get_profile_ids_for_list(sim: KlaviyoSimulator, request: web.Request, check: RequestCheck) -> Reply:
-    profiles = _members(sim, check)
-    return Reply(200, sim.page(request, check, profiles, lambda p: {"type": "profile", "id": p.id}))
+    return Reply(200, sim.page(request, check, _members(sim, check), lambda m: {"type": "profile", "id": m[0].id}))
 
 
 def add_profiles_to_list(sim: KlaviyoSimulator, request: web.Request, check: RequestCheck) -> Reply:
@@ -414,21 +417,19 @@ def _profile_or_404(state: KlaviyoState, profile_id: str) -> Profile:
     return profile
 
 
-def _members(sim: KlaviyoSimulator, check: RequestCheck) -> list[Profile]:
+def _members(sim: KlaviyoSimulator, check: RequestCheck) -> list[tuple[Profile, datetime]]:
+    """The list's members that pass the filter, with the time each joined, in joining order."""
     klist = sim.state.get_list(check.path_params["id"])
     with sim.lock:
         members = list(klist.members.items())
-    profiles = []
+    profiles: list[tuple[Profile, datetime]] = []
     for profile_id, joined in members:
         profile = sim.state.find(profile_id=profile_id)
         if profile is None:
             continue
-        if check.filter is not None and not evaluate(
-            check.filter, lambda field, p=profile, j=joined: iso(j) if field == "joined_group_at"
-            else _profile_value(p, field)
-        ):
+        if not _matches(check.filter, partial(_member_value, profile, joined)):
             continue
-        profiles.append(profile)
+        profiles.append((profile, joined))
     if check.query.get("sort", "").startswith("-"):
         profiles.reverse()
     return profiles
@@ -450,7 +451,11 @@ def _filtered_profiles(state: KlaviyoState, expression: Expression | None) -> li
             if profile is not None:
                 found[profile.id] = profile
         return list(found.values())
-    return [p for p in state.profiles_list() if evaluate(expression, lambda field, p=p: _profile_value(p, field))]
+    return [p for p in state.profiles_list() if _matches(expression, partial(_profile_value, p))]
+
+
+def _matches(expression: Expression | None, value_of: Callable[[str], Any]) -> bool:
+    return expression is None or evaluate(expression, value_of)
 
 
 def _profile_value(profile: Profile, field: str) -> Any:
@@ -459,6 +464,14 @@ def _profile_value(profile: Profile, field: str) -> Any:
     if field in ("created", "updated"):
         return iso(getattr(profile, field))
     return profile.attributes.get(field)
+
+
+def _member_value(profile: Profile, joined: datetime, field: str) -> Any:
+    return iso(joined) if field == "joined_group_at" else _profile_value(profile, field)
+
+
+def _job_value(job: Any, field: str) -> Any:
+    return getattr(job, field, None)
 
 
 def _list_value(klist: Any, field: str) -> Any:
