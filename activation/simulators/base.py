@@ -26,7 +26,8 @@ Every API request goes through one pipeline (:meth:`SimulatorServer._dispatch`):
 Admin endpoints (outside the ESP's API, no authentication, never limited):
 
     GET    /__simulator/health       {"ok": true, "simulator": NAME}
-    GET    /__simulator/state        the ESP state and the request stats (JSON)
+    GET    /__simulator/state        the ESP state and the request stats (JSON);
+                                     ``?summary=1``: counts only (cheap on large states)
     GET    /__simulator/stats        request stats only
     GET    /__simulator/faults       the fault rules in force
     POST   /__simulator/faults       add rules: {"faults": ["503:p=0.1", {...}], "replace": false}
@@ -223,6 +224,10 @@ class SimulatorServer:
     def snapshot(self) -> dict[str, Any]:
         """The ESP state as JSON-friendly data (the admin ``/state`` endpoint)."""
         return {}
+
+    def summary(self) -> dict[str, Any]:
+        """Counts of the ESP state (``/state?summary=1``); defaults to the whole snapshot."""
+        return self.snapshot()
 
     def reset_state(self) -> None:
         """Forget the ESP state (profiles, lists, jobs, ...)."""
@@ -467,7 +472,7 @@ class SimulatorServer:
 
     async def _admin_state(self, request: web.Request) -> web.Response:
         with self.lock:
-            state = self.snapshot()
+            state = self.summary() if request.query.get("summary") in ("1", "true") else self.snapshot()
         return web.json_response({"simulator": self.name, "state": state, "requests": self.stats.snapshot(),
                                   "faults": self.faults.describe(), "rate_limits": self._limits_summary()})
 

@@ -75,6 +75,9 @@ class KlaviyoSimulator(SimulatorServer):
     """The Klaviyo simulator (see the module docstring).
 
     ``api_key``: accept only this private key (default: any ``Klaviyo-API-Key``);
+    ``any_revision``: accept any well-formed ``revision`` header (default: only
+    2026-07-15), still checking bodies against 2026-07-15; the revisions seen are
+    counted in :attr:`revisions`;
     ``job_delay``: seconds a bulk import job takes from queued to complete (half of
     it queued, half processing); ``deletion_delay``: seconds until a deletion
     request has removed its profiles. Other options: :class:`SimulatorServer`.
@@ -92,6 +95,7 @@ class KlaviyoSimulator(SimulatorServer):
         rate_limit_scale: float = 1.0,
         faults: Iterable[str | FaultRule | Mapping[str, Any]] = (),
         api_key: str | None = None,
+        any_revision: bool = False,
         job_delay: float = 0.2,
         deletion_delay: float = 0.2,
         contract: KlaviyoContract | None = None,
@@ -102,6 +106,8 @@ class KlaviyoSimulator(SimulatorServer):
         kwargs: dict[str, Any] = {"clock": clock} if clock is not None else {}
         super().__init__(host, port, seed, rate_limits, rate_limit_scale, faults, windows, **kwargs)
         self.api_key = api_key
+        self.any_revision = any_revision
+        self.revisions: dict[str, int] = {}
         self.job_delay = job_delay
         self.deletion_delay = deletion_delay
         self.state = KlaviyoState(self.lock)
@@ -120,12 +126,13 @@ class KlaviyoSimulator(SimulatorServer):
 
     async def handle(self, request: web.Request, body: bytes, identified: Identified) -> Reply:
         operation, params = identified.context
-        path_qs = request.path_qs
+        revision = request.headers.get("revision", "(none)")
+        self.revisions[revision] = self.revisions.get(revision, 0) + 1
+        arguments = (operation, params, request.path_qs, request.headers, body, False, self.any_revision)
         if len(body) > LARGE_BODY:
-            check = await asyncio.get_running_loop().run_in_executor(
-                None, self.contract.check_request, operation, params, path_qs, request.headers, body)
+            check = await asyncio.get_running_loop().run_in_executor(None, self.contract.check_request, *arguments)
         else:
-            check = self.contract.check_request(operation, params, path_qs, request.headers, body)
+            check = self.contract.check_request(*arguments)
         if check.problems:
             status = check.status
             return self._problems_reply(status, [p for p in check.problems if p.status == status])
@@ -143,10 +150,14 @@ class KlaviyoSimulator(SimulatorServer):
         return Reply(status, {"errors": [self._error(status, code, title, detail, **where)]})
 
     def snapshot(self) -> dict[str, Any]:
-        return self.state.snapshot()
+        return {**self.state.snapshot(), "revisions": dict(self.revisions)}
+
+    def summary(self) -> dict[str, Any]:
+        return {**self.state.summary(), "revisions": dict(self.revisions)}
 
     def reset_state(self) -> None:
         self.state.clear()
+        self.revisions.clear()
 
     # ------------------------------------------------------------------ errors
 

@@ -846,6 +846,8 @@ def test_admin_endpoints_query_and_steer_the_simulator(sim, api):
     assert state["requests"]["by_operation"]["create_or_update_profile"]["statuses"] == {"201": 1}
     assert state["rate_limits"]["mode"] == "production"
     assert admin.get(base + "/stats").json()["total"] == 1
+    summary = admin.get(base + "/state", params={"summary": "1"}).json()["state"]
+    assert summary["profiles"] == 1 and summary["revisions"] == {"2026-07-15": 1}
 
     response = admin.post(base + "/faults", json={"faults": ["503:op=get_lists,next=1", {"kind": "500", "op": "x"}]})
     assert [f["kind"] for f in response.json()["faults"]] == ["503", "500"]
@@ -896,6 +898,31 @@ def test_answers_of_every_implemented_operation_follow_the_contract(sim, api):
     ]
     for method, path, body, status in calls:
         assert api.call(method, path, body).status_code == status, (method, path)
+
+
+def test_a_drt_style_client_pinned_to_an_older_revision_works_with_any_revision():
+    """drt posts to /api/profiles/ with application/json and revision 2024-10-15, then PATCHes on 409."""
+    headers = {**HEADERS, "revision": "2024-10-15", "Content-Type": "application/json", "Accept": "application/json"}
+    with KlaviyoSimulator(port=0, any_revision=True) as sim:
+        api = Api(sim, headers)
+        body = profile_import("ada@example.com", properties={"ltv": 120})
+        created = api.post("/api/profiles/", body)
+        assert created.status_code == 201
+        conflict = api.post("/api/profiles/", body)
+        assert conflict.status_code == 409
+        profile_id = conflict.json()["errors"][0]["meta"]["duplicate_profile_id"]
+        patch = {"data": {"type": "profile", "id": profile_id, "attributes": {"email": "ada@example.com",
+                                                                              "properties": {"ltv": 130}}}}
+        assert api.patch(f"/api/profiles/{profile_id}/", patch).status_code == 200
+        list_id = api.post("/api/lists/", new_list()).json()["data"]["id"]
+        assert api.post(f"/api/lists/{list_id}/relationships/profiles/", members(profile_id)).status_code == 204
+        assert api.post("/api/events/", event("ada@example.com", unique_id="row-1")).status_code == 202
+        assert sim.state.profile_by_email("ada@example.com")["properties"] == {"ltv": 130}
+        assert sim.revisions == {"2024-10-15": 6}
+        assert Api(sim, {**headers, "revision": "latest"}).get("/api/lists/").status_code == 400
+    with KlaviyoSimulator(port=0) as strict:
+        response = Api(strict, headers).post("/api/profiles/", profile_import("ada@example.com"))
+        assert response.status_code == 400 and "revision 2026-07-15" in response.json()["errors"][0]["detail"]
 
 
 # ---------------------------------------------------------------------- command line
