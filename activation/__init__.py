@@ -1,9 +1,10 @@
 """Activation: get warehouse data into emails.
 
-For now this package holds the email preview: Jinja2 templates rendered with
-one contact's row of ``exports.export_contact_template_variables`` (or a
-seeded scenario profile). The reverse-ETL engine that syncs segments and
-template variables to ESPs will live here too.
+For now this package holds the email preview (Jinja2 templates rendered with
+one contact's row of ``exports.export_contact_template_variables`` or a
+seeded scenario profile), ESP contract checks and ESP simulators. The
+reverse-ETL engine that syncs segments and template variables to ESPs will
+live here too.
 
 Modules:
     contract        the export contract (models/exports/*.yml): columns, types, fallbacks
@@ -11,7 +12,17 @@ Modules:
     scenarios       seeded test profiles, one per scenario, checked against the contract
     templates       the Jinja2 environment and rendering of one email
     template_check  static check: templates only use variables the contract has
-    cli             the ``activation`` command line
+    config          sync declarations (syncs.yml), validated with pydantic
+    db              the warehouse connection activation reads exports from and keeps state in
+    state           activation's tables: runs, journal, sync_state, rejections, tombstones
+    planner         the SQL plan of a run: ADD / CHANGE / REMOVE / RETRY / UNCHANGED per record
+    engine          runs a sync: resume, plan, circuit breaker, send from the journal, commit per batch
+    commands        ``activation sync | plan | status``
+    destinations/   one module per ESP behind one small interface (``destinations.base``)
+    failpoints      named crash points for the crash-resume tests
     transport/      the HTTP layer shared by every destination (limits, packing, rate limiting,
                     retries, split-and-retry, per-record outcomes)
+    contracts/      ESP API contracts: check requests (``contracts.klaviyo.validate_request``)
+    simulators/     local ESP simulators for tests, demos and benchmarks (``simulators.klaviyo``)
+    cli             the ``activation`` command line (``preview``, ``simulate``, sync commands)
 """

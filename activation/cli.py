@@ -253,6 +253,8 @@ def simulate_group() -> None:
 @click.option("--fault", "faults", multiple=True, metavar="SPEC",
               help="A fault rule KIND[:key=value,...] (repeatable); see below.")
 @click.option("--api-key", metavar="KEY", help="Accept only this private key (default: any 'Klaviyo-API-Key ...').")
+@click.option("--any-revision", is_flag=True, help="Accept any well-formed revision header (e.g. a client pinned "
+              "to 2024-10-15); bodies are still checked against 2026-07-15.")
 @click.option("--job-delay", type=click.FloatRange(min=0), default=0.2, show_default=True,
               help="Seconds a bulk import job takes from queued to complete.")
 @click.option("--deletion-delay", type=click.FloatRange(min=0), default=0.2, show_default=True,
@@ -269,6 +271,7 @@ def simulate_klaviyo_command(
     scale: float,
     faults: tuple[str, ...],
     api_key: str | None,
+    any_revision: bool,
     job_delay: float,
     deletion_delay: float,
     list_specs: tuple[str, ...],
@@ -306,6 +309,7 @@ def simulate_klaviyo_command(
     Admin endpoints (no API key, not rate limited):
       GET  /__simulator/state        profiles, lists, events, jobs, deletions,
                                      subscription calls, requests per operation
+                                     (?summary=1: counts only)
       GET  /__simulator/stats        requests per operation and status, bytes
       POST /__simulator/faults       {"faults": ["503:p=0.1"], "replace": false}
       DELETE /__simulator/faults     remove every fault rule
@@ -318,7 +322,8 @@ def simulate_klaviyo_command(
         lists = _simulated_lists(list_specs, lists_from)
         simulator = KlaviyoSimulator(
             host=host, port=port, seed=seed, rate_limits=rate_limits, rate_limit_scale=scale, faults=faults,
-            api_key=api_key, job_delay=job_delay, deletion_delay=deletion_delay, lists=lists,
+            api_key=api_key, any_revision=any_revision, job_delay=job_delay, deletion_delay=deletion_delay,
+            lists=lists,
         )
 
         def ready() -> None:

@@ -20,7 +20,10 @@ What is checked, in the order the simulator answers them:
 
 * the path and method match an operation (else 404 / 405);
 * ``Authorization: Klaviyo-API-Key <key>`` (else 401);
-* the ``revision`` header is present and is 2026-07-15 (400);
+* the ``revision`` header is present and is 2026-07-15 (400); with
+  ``any_revision=True`` any well-formed revision (``YYYY-MM-DD[.suffix]``) is
+  accepted, and the request is still checked against this revision's schemas
+  (for clients pinned to an older revision, e.g. drt's default 2024-10-15);
 * query parameters: only declared ones, typed (``page[size]`` 1..100, enums of
   ``fields[...]``, ``sort``, ``include``); ``filter`` parsed, and its fields and
   operators checked against the table in the parameter's description (400);
@@ -175,21 +178,28 @@ class KlaviyoContract(OpenApiContract):
         headers: Mapping[str, str],
         body: Any,
         strict_media_type: bool = False,
+        any_revision: bool = False,
     ) -> RequestCheck:
         """Everything after matching and authentication: revision, query, media type, body, limits.
 
         ``strict_media_type``: refuse ``application/json``, which Klaviyo accepts
-        but the contract does not declare.
+        but the contract does not declare. ``any_revision``: accept any well-formed
+        revision header, not only this contract's.
         """
         query_pairs = parse_query(path)
         check = RequestCheck(operation, path_params, dict(query_pairs))
         problems = check.problems
         problems.extend(self.check_parameters(operation, query_pairs, headers))
         revision = _header(headers, "revision")
-        if revision is not None and re.sub(r"\.[\w-]+$", "", revision.strip()) != REVISION:
-            problems.append(Problem(400, "invalid", f"This contract is revision {REVISION}; the request "
-                                    f"asked for revision {revision!r}. Send 'revision: {REVISION}'.",
-                                    parameter="revision"))
+        if revision is not None:
+            well_formed = re.fullmatch(r"(\d{4}-\d{2}-\d{2})(\.[\w-]+)?", revision.strip())
+            if not well_formed:
+                problems.append(Problem(400, "invalid", f"Invalid revision {revision!r}: use YYYY-MM-DD, "
+                                        f"e.g. 'revision: {REVISION}'.", parameter="revision"))
+            elif well_formed.group(1) != REVISION and not any_revision:
+                problems.append(Problem(400, "invalid", f"This contract is revision {REVISION}; the request "
+                                        f"asked for revision {revision!r}. Send 'revision: {REVISION}'.",
+                                        parameter="revision"))
         text = check.query.get("filter")
         allowed = self._filters.get(operation.operation_id)
         if text is not None and allowed is not None:

@@ -154,6 +154,7 @@ class Operation:
     body_schema: dict[str, Any] | None
     pattern: re.Pattern[str] = field(init=False)
     literal_segments: int = field(init=False)
+    path_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
         regex = ""
@@ -167,6 +168,7 @@ class Operation:
                 literal += 1
         self.pattern = re.compile(f"^{regex}/?$")
         self.literal_segments = literal
+        self.path_names = tuple(name[1:-1] for name in re.findall(r"\{[^}]+\}", self.path_template))
 
     @property
     def extensions(self) -> dict[str, Any]:
@@ -178,8 +180,7 @@ class Operation:
         found = self.pattern.match(path)
         if not found:
             return None
-        names = [name[1:-1] for name in re.findall(r"\{[^}]+\}", self.path_template)]
-        return {name: found.group(_group(name)) for name in names}
+        return {name: found.group(_group(name)) for name in self.path_names}
 
     @cached_property
     def body_validator(self) -> jsonschema.protocols.Validator | None:
@@ -349,13 +350,13 @@ class OpenApiContract:
                 problems.append(Problem(400, "invalid", f"Missing required query parameter '{parameter.name}'.",
                                         parameter=parameter.name))
             if parameter.location == "header":
-                value = lowered.get(parameter.name.lower())
-                if value is None:
+                header = lowered.get(parameter.name.lower())
+                if header is None:
                     if parameter.required:
                         problems.append(Problem(400, "invalid", f"Missing required header '{parameter.name}'.",
                                                 parameter=parameter.name))
                 else:
-                    problems.extend(_check_value(parameter, value))
+                    problems.extend(_check_value(parameter, header))
         return problems
 
     def check_body(

@@ -26,7 +26,8 @@ Every API request goes through one pipeline (:meth:`SimulatorServer._dispatch`):
 Admin endpoints (outside the ESP's API, no authentication, never limited):
 
     GET    /__simulator/health       {"ok": true, "simulator": NAME}
-    GET    /__simulator/state        the ESP state and the request stats (JSON)
+    GET    /__simulator/state        the ESP state and the request stats (JSON);
+                                     ``?summary=1``: counts only (cheap on large states)
     GET    /__simulator/stats        request stats only
     GET    /__simulator/faults       the fault rules in force
     POST   /__simulator/faults       add rules: {"faults": ["503:p=0.1", {...}], "replace": false}
@@ -38,6 +39,7 @@ Admin endpoints (outside the ESP's API, no authentication, never limited):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import struct
@@ -195,7 +197,9 @@ class SimulatorServer:
         self.lock = threading.RLock()
         self.stats = RequestStats()
         self.limiter = FixedWindowLimiter(windows or {}, rate_limits, rate_limit_scale, clock)
-        self._initial_faults = [rule if isinstance(rule, (str, dict)) else rule.describe() for rule in faults]
+        self._initial_faults: list[str | Mapping[str, Any]] = [
+            rule.describe() if isinstance(rule, FaultRule) else rule for rule in faults
+        ]
         self.faults = FaultInjector(seed, self._initial_faults)
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -220,6 +224,10 @@ class SimulatorServer:
     def snapshot(self) -> dict[str, Any]:
         """The ESP state as JSON-friendly data (the admin ``/state`` endpoint)."""
         return {}
+
+    def summary(self) -> dict[str, Any]:
+        """Counts of the ESP state (``/state?summary=1``); defaults to the whole snapshot."""
+        return self.snapshot()
 
     def reset_state(self) -> None:
         """Forget the ESP state (profiles, lists, jobs, ...)."""
@@ -346,7 +354,7 @@ class SimulatorServer:
         asyncio.set_event_loop(loop)
         try:
             loop.run_until_complete(self._startup())
-        except BaseException as error:  # noqa: BLE001 - handed to start()
+        except BaseException as error:  # handed to start(), which raises it
             failure.append(error)
             ready.set()
             loop.close()
@@ -373,8 +381,8 @@ class SimulatorServer:
         await self._runner.setup()
         site = web.TCPSite(self._runner, self.host, self.requested_port, backlog=1024, reuse_address=True)
         await site.start()
-        server = site._server  # noqa: SLF001 - aiohttp exposes no public accessor for the bound port
-        assert server is not None
+        server = site._server  # aiohttp has no public accessor for the port it bound
+        assert isinstance(server, asyncio.Server)
         self.port = server.sockets[0].getsockname()[1]
 
     async def _shutdown(self) -> None:
@@ -406,11 +414,12 @@ class SimulatorServer:
                 reply.headers["Retry-After"] = str(decision.retry_after)
             elif rule is not None:
                 fault_name = rule.kind
-                reply = await self._fault_reply(request, body, identified, rule)
-                if reply is None:  # connection reset: nothing was sent
+                faulty = await self._fault_reply(request, body, identified, rule)
+                if faulty is None:  # connection reset: nothing was sent
                     self.stats.record(RequestRecord(time.time(), request.method, request.path, operation, 0,
                                                     len(body), 0, fault_name))
                     return await self._reset_connection(request)
+                reply = faulty
             else:
                 reply = await self.handle(request, body, identified)
         if decision is not None and decision.allowed:
@@ -444,10 +453,8 @@ class SimulatorServer:
         if transport is not None:
             sock = transport.get_extra_info("socket")
             if sock is not None:
-                try:
+                with contextlib.suppress(OSError):  # linger 0: close() sends RST, not FIN
                     sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-                except OSError:
-                    pass
             transport.abort()
         raise asyncio.CancelledError  # aiohttp drops the request without writing anything
 
@@ -465,7 +472,7 @@ class SimulatorServer:
 
     async def _admin_state(self, request: web.Request) -> web.Response:
         with self.lock:
-            state = self.snapshot()
+            state = self.summary() if request.query.get("summary") in ("1", "true") else self.snapshot()
         return web.json_response({"simulator": self.name, "state": state, "requests": self.stats.snapshot(),
                                   "faults": self.faults.describe(), "rate_limits": self._limits_summary()})
 

@@ -146,7 +146,7 @@ class FaultRule:
 class FaultInjector:
     """The rules in force, and the seeded decisions of which request meets which fault. Thread-safe."""
 
-    def __init__(self, seed: int = 0, rules: Iterable[FaultRule | str] = (),
+    def __init__(self, seed: int = 0, rules: Iterable[FaultRule | str | Mapping[str, Any]] = (),
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.seed = seed
         self.clock = clock

@@ -39,6 +39,8 @@ import base64
 import binascii
 import uuid
 from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
+from functools import partial
 from typing import Any
 from urllib.parse import urlencode
 
@@ -73,6 +75,9 @@ class KlaviyoSimulator(SimulatorServer):
     """The Klaviyo simulator (see the module docstring).
 
     ``api_key``: accept only this private key (default: any ``Klaviyo-API-Key``);
+    ``any_revision``: accept any well-formed ``revision`` header (default: only
+    2026-07-15), still checking bodies against 2026-07-15; the revisions seen are
+    counted in :attr:`revisions`;
     ``job_delay``: seconds a bulk import job takes from queued to complete (half of
     it queued, half processing); ``deletion_delay``: seconds until a deletion
     request has removed its profiles. Other options: :class:`SimulatorServer`.
@@ -90,6 +95,7 @@ class KlaviyoSimulator(SimulatorServer):
         rate_limit_scale: float = 1.0,
         faults: Iterable[str | FaultRule | Mapping[str, Any]] = (),
         api_key: str | None = None,
+        any_revision: bool = False,
         job_delay: float = 0.2,
         deletion_delay: float = 0.2,
         contract: KlaviyoContract | None = None,
@@ -101,6 +107,8 @@ class KlaviyoSimulator(SimulatorServer):
         kwargs: dict[str, Any] = {"clock": clock} if clock is not None else {}
         super().__init__(host, port, seed, rate_limits, rate_limit_scale, faults, windows, **kwargs)
         self.api_key = api_key
+        self.any_revision = any_revision
+        self.revisions: dict[str, int] = {}
         self.job_delay = job_delay
         self.deletion_delay = deletion_delay
         self.state = KlaviyoState(self.lock)
@@ -126,12 +134,13 @@ class KlaviyoSimulator(SimulatorServer):
 
     async def handle(self, request: web.Request, body: bytes, identified: Identified) -> Reply:
         operation, params = identified.context
-        path_qs = request.path_qs
+        revision = request.headers.get("revision", "(none)")
+        self.revisions[revision] = self.revisions.get(revision, 0) + 1
+        arguments = (operation, params, request.path_qs, request.headers, body, False, self.any_revision)
         if len(body) > LARGE_BODY:
-            check = await asyncio.get_running_loop().run_in_executor(
-                None, self.contract.check_request, operation, params, path_qs, request.headers, body)
+            check = await asyncio.get_running_loop().run_in_executor(None, self.contract.check_request, *arguments)
         else:
-            check = self.contract.check_request(operation, params, path_qs, request.headers, body)
+            check = self.contract.check_request(*arguments)
         if check.problems:
             status = check.status
             return self._problems_reply(status, [p for p in check.problems if p.status == status])
@@ -149,10 +158,14 @@ class KlaviyoSimulator(SimulatorServer):
         return Reply(status, {"errors": [self._error(status, code, title, detail, **where)]})
 
     def snapshot(self) -> dict[str, Any]:
-        return self.state.snapshot()
+        return {**self.state.snapshot(), "revisions": dict(self.revisions)}
+
+    def summary(self) -> dict[str, Any]:
+        return {**self.state.summary(), "revisions": dict(self.revisions)}
 
     def reset_state(self) -> None:
         self.state.clear()
+        self.revisions.clear()
         self._ensure_initial_lists()
 
     # ------------------------------------------------------------------ errors
@@ -265,8 +278,7 @@ def bulk_import_profiles(sim: KlaviyoSimulator, request: web.Request, check: Req
 
 
 def get_bulk_import_profiles_jobs(sim: KlaviyoSimulator, request: web.Request, check: RequestCheck) -> Reply:
-    jobs = [job for job in sim.state.all_jobs()
-            if check.filter is None or evaluate(check.filter, lambda field, j=job: getattr(j, field, None))]
+    jobs = [job for job in sim.state.all_jobs() if _matches(check.filter, partial(_job_value, job))]
     return Reply(200, sim.page(request, check, jobs, lambda j: sim.state.job_resource(j, sim.base_url)))
 
 
@@ -325,8 +337,7 @@ def bulk_unsubscribe_profiles(sim: KlaviyoSimulator, request: web.Request, check
 
 
 def get_lists(sim: KlaviyoSimulator, request: web.Request, check: RequestCheck) -> Reply:
-    lists = [k for k in sim.state.all_lists()
-             if check.filter is None or evaluate(check.filter, lambda field, k=k: _list_value(k, field))]
+    lists = [k for k in sim.state.all_lists() if _matches(check.filter, partial(_list_value, k))]
     return Reply(200, sim.page(request, check, lists, lambda k: sim.state.list_resource(k, sim.base_url)))
 
 
@@ -353,13 +364,16 @@ def delete_list(sim: KlaviyoSimulator, request: web.Request, check: RequestCheck
 
 
 def get_profiles_for_list(sim: KlaviyoSimulator, request: web.Request, check: RequestCheck) -> Reply:
-    profiles = _members(sim, check)
-    return Reply(200, sim.page(request, check, profiles, lambda p: sim.profile_json(p, check)))
+    def render(member: tuple[Profile, datetime]) -> dict[str, Any]:
+        resource = sim.profile_json(member[0], check)
+        resource["attributes"]["joined_group_at"] = iso(member[1])
+        return resource
+
+    return Reply(200, sim.page(request, check, _members(sim, check), render))
 
 
 def get_profile_ids_for_list(sim: KlaviyoSimulator, request: web.Request, check: RequestCheck) -> Reply:
-    profiles = _members(sim, check)
-    return Reply(200, sim.page(request, check, profiles, lambda p: {"type": "profile", "id": p.id}))
+    return Reply(200, sim.page(request, check, _members(sim, check), lambda m: {"type": "profile", "id": m[0].id}))
 
 
 def add_profiles_to_list(sim: KlaviyoSimulator, request: web.Request, check: RequestCheck) -> Reply:
@@ -423,21 +437,19 @@ def _profile_or_404(state: KlaviyoState, profile_id: str) -> Profile:
     return profile
 
 
-def _members(sim: KlaviyoSimulator, check: RequestCheck) -> list[Profile]:
+def _members(sim: KlaviyoSimulator, check: RequestCheck) -> list[tuple[Profile, datetime]]:
+    """The list's members that pass the filter, with the time each joined, in joining order."""
     klist = sim.state.get_list(check.path_params["id"])
     with sim.lock:
         members = list(klist.members.items())
-    profiles = []
+    profiles: list[tuple[Profile, datetime]] = []
     for profile_id, joined in members:
         profile = sim.state.find(profile_id=profile_id)
         if profile is None:
             continue
-        if check.filter is not None and not evaluate(
-            check.filter, lambda field, p=profile, j=joined: iso(j) if field == "joined_group_at"
-            else _profile_value(p, field)
-        ):
+        if not _matches(check.filter, partial(_member_value, profile, joined)):
             continue
-        profiles.append(profile)
+        profiles.append((profile, joined))
     if check.query.get("sort", "").startswith("-"):
         profiles.reverse()
     return profiles
@@ -459,7 +471,11 @@ def _filtered_profiles(state: KlaviyoState, expression: Expression | None) -> li
             if profile is not None:
                 found[profile.id] = profile
         return list(found.values())
-    return [p for p in state.profiles_list() if evaluate(expression, lambda field, p=p: _profile_value(p, field))]
+    return [p for p in state.profiles_list() if _matches(expression, partial(_profile_value, p))]
+
+
+def _matches(expression: Expression | None, value_of: Callable[[str], Any]) -> bool:
+    return expression is None or evaluate(expression, value_of)
 
 
 def _profile_value(profile: Profile, field: str) -> Any:
@@ -468,6 +484,14 @@ def _profile_value(profile: Profile, field: str) -> Any:
     if field in ("created", "updated"):
         return iso(getattr(profile, field))
     return profile.attributes.get(field)
+
+
+def _member_value(profile: Profile, joined: datetime, field: str) -> Any:
+    return iso(joined) if field == "joined_group_at" else _profile_value(profile, field)
+
+
+def _job_value(job: Any, field: str) -> Any:
+    return getattr(job, field, None)
 
 
 def _list_value(klist: Any, field: str) -> Any:

@@ -432,6 +432,8 @@ class KlaviyoState:
 
     def start_job(self, job: ImportJob) -> None:
         with self.lock:
+            if self._jobs.get(job.id) is not job:
+                return  # the state was reset while the job waited
             if job.status == "queued":
                 job.status = "processing"
                 job.started_at = now()
@@ -439,6 +441,8 @@ class KlaviyoState:
     def finish_job(self, job: ImportJob, failing: set[int], failure_detail: str) -> None:
         """Import every profile of ``job`` except the ``failing`` indexes, which become import errors."""
         with self.lock:
+            if self._jobs.get(job.id) is not job:
+                return  # the state was reset while the job waited
             self.start_job(job)
             imported: list[str] = []
             for index, resource in enumerate(job.payload):
@@ -506,6 +510,8 @@ class KlaviyoState:
     def complete_deletion(self, request: DeletionRequest) -> None:
         """Delete every profile with the request's identifier: profile, memberships, events."""
         with self.lock:
+            if not any(known is request for known in self._deletions):
+                return  # the state was reset while the request waited
             if request.identifier == "id":
                 ids = [request.value] if request.value in self._profiles else []
             else:
@@ -610,7 +616,7 @@ class KlaviyoState:
         with self.lock:
             return list(self.get_list(list_id).members)
 
-    def list_member_emails(self, list_id: str) -> list[str]:
+    def list_member_emails(self, list_id: str) -> list[str | None]:
         with self.lock:
             return [self._profiles[p].attributes.get("email") for p in self.get_list(list_id).members]
 
