@@ -11,8 +11,8 @@
     3. favourite_category: the most popular in-stock products of
        customers.favourite_category (int_product_popularity_ranked).
     4. global_popular: the most popular in-stock products overall.
-    Candidates are ranked by source in that order, then score desc, then
-    product_id asc; a product is listed once, under its first source.
+    Sources fill the list in that order, each by score desc, then product_id
+    asc; a product is listed once, under its first source.
 
     Never recommended: a product the customer bought (a counted order at or
     before as_of, any time) or one out of stock. Seeds are not recommended
@@ -22,10 +22,13 @@
     customer gets N rows whenever the catalogue has N in-stock products they
     did not buy.
 
-    Only as many popular products as a customer may need are read: N + their
-    seeds + their bought products (each excluded product can push at most one
-    candidate out of the top N), so the fallback never pairs every customer
-    with the whole catalogue.
+    Cost at scale: the seeds x neighbours expansion (up to seeds * neighbours
+    rows per customer) is the only large step; it is keyed by an integer
+    customer number rather than the 32-character customer_key. Only customers
+    left with fewer than N co-occurrence picks read the popularity rankings,
+    and only as deep as they may need: N + their seeds + their bought
+    products (each excluded product can push at most one candidate out of
+    the top N), never the whole catalogue.
 -#}
 
 {%- set slots = var('recommendations_per_customer') -%}
@@ -76,15 +79,26 @@ order_items as (
 
 ),
 
+-- emailable customers, numbered: the large steps group and sort on an integer
+numbered_customers as (
+
+    select
+        customer_key,
+        favourite_category,
+        row_number() over (order by customer_key) as customer_number
+    from customers
+
+),
+
 touched as (
 
     select
-        interactions.customer_key,
+        numbered_customers.customer_number,
         interactions.product_id,
         max(interactions.last_interacted_at) as last_interacted_at
     from interactions
-    inner join customers
-        on interactions.customer_key = customers.customer_key
+    inner join numbered_customers
+        on interactions.customer_key = numbered_customers.customer_key
     group by 1, 2
 
 ),
@@ -94,7 +108,7 @@ touched_ranked as (
     select
         *,
         row_number() over (
-            partition by customer_key
+            partition by customer_number
             order by last_interacted_at desc, product_id asc
         ) as seed_rank
     from touched
@@ -111,20 +125,92 @@ seeds as (
 bought as (
 
     select distinct
-        orders.customer_key,
+        numbered_customers.customer_number,
         order_items.product_id
     from orders
     inner join order_items
         on orders.order_id = order_items.order_id
-    inner join customers
-        on orders.customer_key = customers.customer_key
+    inner join numbered_customers
+        on orders.customer_key = numbered_customers.customer_key
+
+),
+
+in_stock as (
+
+    select * from products
+    where is_in_stock
+
+),
+
+-- 1. co-occurrence
+
+co_occurrence_scored as (
+
+    select
+        seeds.customer_number,
+        pairs.neighbour_product_id as product_id,
+        sum(pairs.score) as score
+    from seeds
+    inner join pairs
+        on seeds.product_id = pairs.product_id
+    group by 1, 2
+
+),
+
+co_occurrence_ranked as (
+
+    select
+        co_occurrence_scored.customer_number,
+        co_occurrence_scored.product_id,
+        co_occurrence_scored.score,
+        row_number() over (
+            partition by co_occurrence_scored.customer_number
+            order by co_occurrence_scored.score desc, co_occurrence_scored.product_id asc
+        ) as source_rank
+    from co_occurrence_scored
+    inner join in_stock
+        on co_occurrence_scored.product_id = in_stock.product_id
+    left join bought
+        on
+            co_occurrence_scored.customer_number = bought.customer_number
+            and co_occurrence_scored.product_id = bought.product_id
+    left join seeds
+        on
+            co_occurrence_scored.customer_number = seeds.customer_number
+            and co_occurrence_scored.product_id = seeds.product_id
+    where bought.product_id is null and seeds.product_id is null
+
+),
+
+co_occurrence_picks as (
+
+    select
+        customer_number,
+        product_id,
+        score,
+        1 as source_priority,
+        source_rank as recommendation_rank
+    from co_occurrence_ranked
+    where source_rank <= {{ slots }}
+
+),
+
+-- 2. and 3. popularity, for customers with free slots left
+
+pick_counts as (
+
+    select
+        customer_number,
+        count(*) as pick_count
+    from co_occurrence_picks
+    group by 1
 
 ),
 
 seed_counts as (
 
     select
-        customer_key,
+        customer_number,
         count(*) as seed_count
     from seeds
     group by 1
@@ -134,126 +220,124 @@ seed_counts as (
 bought_counts as (
 
     select
-        customer_key,
+        customer_number,
         count(*) as bought_count
     from bought
     group by 1
 
 ),
 
--- how deep into the popularity rankings a customer may have to read
-candidate_limits as (
+-- how deep into the popularity rankings each customer may have to read
+fallback_customers as (
 
     select
-        customers.customer_key,
-        customers.favourite_category,
+        numbered_customers.customer_number,
+        numbered_customers.favourite_category,
+        coalesce(pick_counts.pick_count, 0) as pick_count,
         {{ slots }} + coalesce(seed_counts.seed_count, 0) + coalesce(bought_counts.bought_count, 0)
             as candidate_limit
-    from customers
+    from numbered_customers
+    left join pick_counts
+        on numbered_customers.customer_number = pick_counts.customer_number
     left join seed_counts
-        on customers.customer_key = seed_counts.customer_key
+        on numbered_customers.customer_number = seed_counts.customer_number
     left join bought_counts
-        on customers.customer_key = bought_counts.customer_key
+        on numbered_customers.customer_number = bought_counts.customer_number
+    where coalesce(pick_counts.pick_count, 0) < {{ slots }}
 
 ),
 
-co_occurrence as (
+popular_candidates as (
 
     select
-        seeds.customer_key,
-        pairs.neighbour_product_id as product_id,
-        sum(pairs.score) as score,
-        1 as source_priority
-    from seeds
-    inner join pairs
-        on seeds.product_id = pairs.product_id
-    group by 1, 2
-
-),
-
-favourite_category as (
-
-    select
-        candidate_limits.customer_key,
+        fallback_customers.customer_number,
+        fallback_customers.pick_count,
         popularity.product_id,
         popularity.popularity_score as score,
         2 as source_priority
-    from candidate_limits
+    from fallback_customers
     inner join popularity
         on
-            candidate_limits.favourite_category = popularity.category
-            and candidate_limits.candidate_limit >= popularity.category_rank
+            fallback_customers.favourite_category = popularity.category
+            and fallback_customers.candidate_limit >= popularity.category_rank
 
-),
-
-global_popular as (
+    union all
 
     select
-        candidate_limits.customer_key,
+        fallback_customers.customer_number,
+        fallback_customers.pick_count,
         popularity.product_id,
         popularity.popularity_score as score,
         3 as source_priority
-    from candidate_limits
+    from fallback_customers
     inner join popularity
-        on candidate_limits.candidate_limit >= popularity.global_rank
+        on fallback_customers.candidate_limit >= popularity.global_rank
 
 ),
 
-candidates as (
-
-    select * from co_occurrence
-    union all
-    select * from favourite_category
-    union all
-    select * from global_popular
-
-),
-
-eligible as (
+popular_eligible as (
 
     select
-        candidates.customer_key,
-        candidates.product_id,
-        candidates.score,
-        candidates.source_priority,
+        popular_candidates.*,
         -- a seed only ever fills the last slots
-        case when seeds.product_id is not null then 1 else 0 end as is_seed
-    from candidates
-    inner join products
-        on candidates.product_id = products.product_id
-    left join bought
-        on candidates.customer_key = bought.customer_key and candidates.product_id = bought.product_id
-    left join seeds
-        on candidates.customer_key = seeds.customer_key and candidates.product_id = seeds.product_id
-    where
-        products.is_in_stock
-        and bought.product_id is null
-        and (seeds.product_id is null or candidates.source_priority = 3)
-
-),
-
-first_source as (
-
-    select
-        *,
+        case when seeds.product_id is not null then 1 else 0 end as is_seed,
         row_number() over (
-            partition by customer_key, product_id
-            order by source_priority asc
+            partition by popular_candidates.customer_number, popular_candidates.product_id
+            order by popular_candidates.source_priority asc
         ) as source_rank
-    from eligible
+    from popular_candidates
+    inner join in_stock
+        on popular_candidates.product_id = in_stock.product_id
+    left join bought
+        on
+            popular_candidates.customer_number = bought.customer_number
+            and popular_candidates.product_id = bought.product_id
+    left join seeds
+        on
+            popular_candidates.customer_number = seeds.customer_number
+            and popular_candidates.product_id = seeds.product_id
+    left join co_occurrence_picks
+        on
+            popular_candidates.customer_number = co_occurrence_picks.customer_number
+            and popular_candidates.product_id = co_occurrence_picks.product_id
+    where
+        bought.product_id is null
+        and co_occurrence_picks.product_id is null
+        and (seeds.product_id is null or popular_candidates.source_priority = 3)
 
 ),
 
-ranked as (
+popular_ranked as (
 
     select
         *,
         row_number() over (
-            partition by customer_key
+            partition by customer_number
             order by is_seed asc, source_priority asc, score desc, product_id asc
-        ) as recommendation_rank
-    from first_source
+        ) as fallback_rank
+    from popular_eligible
     where source_rank = 1
+
+),
+
+popular_picks as (
+
+    select
+        customer_number,
+        product_id,
+        score,
+        source_priority,
+        pick_count + fallback_rank as recommendation_rank
+    from popular_ranked
+    where pick_count + fallback_rank <= {{ slots }}
+
+),
+
+picks as (
+
+    select * from co_occurrence_picks
+    union all
+    select * from popular_picks
 
 ),
 
@@ -261,13 +345,13 @@ final as (
 
     select
         -- ids
-        customer_key,
-        cast(recommendation_rank as {{ dbt.type_int() }}) as recommendation_rank,
-        product_id,
+        numbered_customers.customer_key,
+        cast(picks.recommendation_rank as {{ dbt.type_int() }}) as recommendation_rank,
+        picks.product_id,
 
         -- why
-        cast(score as {{ type_double() }}) as score,
-        case source_priority
+        cast(picks.score as {{ type_double() }}) as score,
+        case picks.source_priority
             when 1 then 'co_occurrence'
             when 2 then 'favourite_category'
             else 'global_popular'
@@ -275,8 +359,9 @@ final as (
 
         -- timestamps (UTC)
         {{ as_of() }} as computed_as_of
-    from ranked
-    where recommendation_rank <= {{ slots }}
+    from picks
+    inner join numbered_customers
+        on picks.customer_number = numbered_customers.customer_number
 
 )
 
