@@ -33,10 +33,12 @@ import httpx
 
 from activation.config import Mode, NullPolicy, Sync
 from activation.destinations.base import Batch, Destination, JournalRecord, Outcome
-from activation.errors import ConfigError, DestinationError, TransportError
+from activation.errors import BatchRejected, ConfigError, DestinationError, TransportError
 from activation.transport.batching import pack
 from activation.transport.client import Transport
 from activation.transport.limits import DestinationLimits, EndpointClass, RateLimit
+from activation.transport.outcomes import RecordOutcome
+from activation.transport.split import send_with_split
 
 BASE_URL = "https://a.klaviyo.com"
 REVISION = "2026-07-15"
@@ -189,26 +191,62 @@ class KlaviyoDestination(Destination):
         return {"data": data}
 
     def _import(self, batch: Batch) -> list[Outcome]:
-        body = self._job_body([self._profile(record) for record in batch.records], batch.group)
+        """One bulk job; a job refused as a whole (400/413 naming no profile) is halved until the bad
+        profiles are isolated, so one malformed record cannot hold back the other 9,999."""
+        by_key = {record.record_key: record for record in batch.records}
+        outcomes = send_with_split(
+            batch.records,
+            lambda records: self._import_job(list(records), batch.group),
+            key=lambda record: record.record_key,
+        )
+        converted = []
+        for outcome in outcomes:
+            record = by_key[outcome.key]
+            if outcome.status == "acknowledged":
+                converted.append(Outcome.ok(record))
+            else:
+                converted.append(
+                    Outcome.failed(
+                        record, outcome.error_code or outcome.status, outcome.error_message or "", retryable=outcome.retryable
+                    )
+                )
+        return converted
+
+    def _import_job(self, records: list[JournalRecord], list_id: str | None) -> list[RecordOutcome]:
+        body = self._job_body([self._profile(record) for record in records], list_id)
         response = self.transport.send("bulk_import", "POST", "/api/profile-bulk-import-jobs", content=_dumps(body))
+        if response.status_code in (400, 413):
+            raise BatchRejected(
+                f"Klaviyo refused the import job ({response.status_code}): {self._error_detail(response)}",
+                code=f"http_{response.status_code}",
+            )
         if response.status_code != 202:
-            return self._whole_batch_failed(batch.records, response)
+            failed = self._whole_batch_failed(records, response)  # raises on 401/403
+            return [RecordOutcome.failed(r.record_key, f.error_code or "", f.error_message or "") for r, f in zip(records, failed)]
         job_id = response.json()["data"]["id"]
         job = self._wait_for(job_id)
         attributes = job["data"]["attributes"]
         if attributes.get("status") != "complete":
             message = f"import job {job_id} ended {attributes.get('status')}"
-            return [Outcome.failed(r, "job_" + str(attributes.get("status")), message) for r in batch.records]
+            return [RecordOutcome.failed(r.record_key, "job_" + str(attributes.get("status")), message) for r in records]
         errors = self._import_errors(job_id) if attributes.get("failed_count") else {}
         outcomes = []
-        for record in batch.records:
+        for record in records:
             email = (record.payload.get("email") or record.email or "").lower()
             error = errors.get(email)
             if error:
-                outcomes.append(Outcome.failed(record, error["code"], error["detail"], retryable=False))
+                outcomes.append(RecordOutcome.failed(record.record_key, error["code"], error["detail"], retryable=False))
             else:
-                outcomes.append(Outcome.ok(record))
+                outcomes.append(RecordOutcome.acknowledged(record.record_key))
         return outcomes
+
+    @staticmethod
+    def _error_detail(response: httpx.Response) -> str:
+        try:
+            first = (response.json().get("errors") or [{}])[0]
+        except ValueError:
+            return response.text[:300]
+        return str(first.get("detail") or first.get("title") or response.text[:300])
 
     def _wait_for(self, job_id: str) -> dict[str, Any]:
         delay, waited = POLL_FIRST, 0.0
