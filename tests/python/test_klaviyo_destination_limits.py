@@ -20,7 +20,7 @@ def test_every_endpoint_class_has_its_operations_rate_limit():
 
 def test_batch_sizes_are_the_documented_maximums():
     assert LIMITS.get("bulk_import").max_records == 10_000
-    assert LIMITS.get("bulk_import").max_bytes == 5 * 1024 * 1024
-    assert LIMITS.get("bulk_import").max_record_bytes == 100 * 1024
+    assert LIMITS.get("bulk_import").max_bytes == 5_000_000  # "5 MB", decimal: the stricter reading
+    assert LIMITS.get("bulk_import").max_record_bytes == 100_000
     assert LIMITS.get("list_add").max_records == LIMITS.get("list_remove").max_records == 1_000
     assert LIMITS.get("profiles_lookup").max_records == 100  # page[size] maximum of GET /api/profiles
