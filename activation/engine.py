@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import sys
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -33,7 +34,7 @@ from tqdm import tqdm
 from activation import failpoints
 from activation.config import Mode, Sync
 from activation.db import Warehouse
-from activation.destinations.base import ACKNOWLEDGED, Destination, JournalRecord, Outcome
+from activation.destinations.base import ACKNOWLEDGED, Batch, Destination, JournalRecord, Outcome
 from activation.errors import ActivationError, CircuitBreakerTripped
 from activation.planner import ADD, CHANGE, REMOVE, RETRY, UNCHANGED, Plan, Planner
 from activation.state import (
@@ -257,26 +258,53 @@ class Engine:
             yield group
 
     def _send_pending(self, sync: Sync, run_id: str, destination: Destination) -> tuple[int, int, int]:
+        """Send a run's pending records, up to the destination's concurrency at once.
+
+        Batches are sent from worker threads; each batch's outcomes are committed by this
+        thread as soon as that batch is done, so a crash loses at most the batches in flight
+        (resent on resume), never a committed one.
+        """
         total = self.warehouse.fetchone(
             f"select count(*) from {self.store.table('journal')} where run_id = ? and status = '{PENDING}'", [run_id]
         )
         pending_count = total[0] if total else 0
-        sent = acknowledged = failed = 0
+        counts = {"sent": 0, "acknowledged": 0, "failed": 0}
         bar = tqdm(total=pending_count, desc=f"{sync.name}", unit="rec", disable=not self.progress or not pending_count)
+
+        def done(batch: Batch, outcomes: list[Outcome]) -> None:
+            failpoints.reached("after_send")
+            self._commit(sync, run_id, batch.records, outcomes)
+            failpoints.reached("after_commit")
+            counts["sent"] += len(batch.records)
+            counts["acknowledged"] += sum(1 for outcome in outcomes if outcome.status == ACKNOWLEDGED)
+            counts["failed"] += sum(1 for outcome in outcomes if outcome.status != ACKNOWLEDGED)
+            bar.update(len(batch.records))
+
+        workers = max(1, destination.max_concurrency)
         try:
-            for records in self._pending(run_id):
-                for batch in destination.batches(sync.mode, records[0].operation, records):
-                    outcomes = destination.send(batch)
-                    failpoints.reached("after_send")
-                    self._commit(sync, run_id, batch.records, outcomes)
-                    failpoints.reached("after_commit")
-                    sent += len(batch.records)
-                    acknowledged += sum(1 for outcome in outcomes if outcome.status == ACKNOWLEDGED)
-                    failed += sum(1 for outcome in outcomes if outcome.status != ACKNOWLEDGED)
-                    bar.update(len(batch.records))
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix=f"{sync.name}-send") as pool:
+                in_flight: dict[Future[list[Outcome]], Batch] = {}
+                for records in self._pending(run_id):
+                    for batch in destination.batches(sync.mode, records[0].operation, records):
+                        while len(in_flight) >= workers:
+                            self._collect(in_flight, done, FIRST_COMPLETED)
+                        in_flight[pool.submit(destination.send, batch)] = batch
+                while in_flight:
+                    self._collect(in_flight, done, FIRST_COMPLETED)
         finally:
             bar.close()
-        return sent, acknowledged, failed
+        return counts["sent"], counts["acknowledged"], counts["failed"]
+
+    @staticmethod
+    def _collect(
+        in_flight: dict[Future[list[Outcome]], Batch],
+        done: Callable[[Batch, list[Outcome]], None],
+        return_when: str,
+    ) -> None:
+        finished, _ = wait(in_flight, return_when=return_when)
+        for future in finished:
+            batch = in_flight.pop(future)
+            done(batch, future.result())
 
     def _commit(self, sync: Sync, run_id: str, records: list[JournalRecord], outcomes: list[Outcome]) -> None:
         """The batch's outcomes into the journal and sync_state, in one transaction."""

@@ -69,6 +69,8 @@ class Destination(ABC):
     """A vendor API behind one interface."""
 
     name: str
+    # batches the engine may have in flight at once (the ESP's connection or concurrency limit)
+    max_concurrency: int = 1
 
     @abstractmethod
     def supports(self, mode: Mode) -> bool:

@@ -100,6 +100,7 @@ class KlaviyoDestination(Destination):
                 lifted=lifted or bool(sync.destination.settings.get("lift_rate_limits")),
             )
         self.transport = transport
+        self.max_concurrency = LIMITS.max_concurrency
 
     # -- interface -------------------------------------------------------------------------
     def supports(self, mode: Mode) -> bool:
