@@ -39,6 +39,7 @@ from activation.errors import ActivationError, CircuitBreakerTripped
 from activation.planner import ADD, CHANGE, REMOVE, RETRY, UNCHANGED, Plan, Planner
 from activation.state import (
     FAILED,
+    IN_FLIGHT,
     PENDING,
     REMOVED,
     STATE_FAILED,
@@ -48,6 +49,7 @@ from activation.state import (
 )
 
 READ_PAGE = 50_000
+UNCERTAIN = "uncertain"
 
 # run statuses
 SUCCEEDED = "succeeded"
@@ -220,6 +222,7 @@ class Engine:
         resumed = []
         for (run_id,) in rows:
             started = time.monotonic()
+            self._settle_uncertain(sync, run_id)
             requests_before = sum(destination.request_stats().values())
             _, _, failed = self._send_pending(sync, run_id, destination)
             counts = self.warehouse.fetchone(
@@ -288,12 +291,44 @@ class Engine:
                     for batch in destination.batches(sync.mode, records[0].operation, records):
                         while len(in_flight) >= workers:
                             self._collect(in_flight, done, FIRST_COMPLETED)
+                        if not destination.idempotent(sync.mode, batch.operation):
+                            self._mark_in_flight(run_id, batch)
                         in_flight[pool.submit(destination.send, batch)] = batch
                 while in_flight:
                     self._collect(in_flight, done, FIRST_COMPLETED)
         finally:
             bar.close()
         return counts["sent"], counts["acknowledged"], counts["failed"]
+
+    def _mark_in_flight(self, run_id: str, batch: Batch) -> None:
+        """Commit that this batch is about to be sent (non-idempotent sends only)."""
+        seqs = [record.seq for record in batch.records]
+        self.warehouse.execute(
+            f"update {self.store.table('journal')} set status = '{IN_FLIGHT}', updated_at = ? "
+            f"where run_id = ? and seq in (select unnest(?))",
+            [_now(), run_id, seqs],
+        )
+
+    def _settle_uncertain(self, sync: Sync, run_id: str) -> int:
+        """In-flight records of an interrupted run: the ESP may or may not have them, and it would
+        not deduplicate a resend. Never resent; recorded as failed/uncertain for a person to check."""
+        journal = self.store.table("journal")
+        rows = self.warehouse.fetchall(
+            f"select seq, record_key, email, operation, payload, destination_ref from {journal} "
+            f"where run_id = ? and status = '{IN_FLIGHT}' order by seq",
+            [run_id],
+        )
+        if not rows:
+            return 0
+        records = [JournalRecord(seq, key, email, op, json.loads(payload) if payload else {}, ref)
+                   for seq, key, email, op, payload, ref in rows]
+        message = (
+            "interrupted while being sent to an ESP that does not deduplicate: not resent, to avoid a "
+            "duplicate. Check the ESP; if it is missing, delete this record's sync_state row to send it again."
+        )
+        outcomes = [Outcome(r.seq, UNCERTAIN, r.destination_ref, "uncertain", message, False) for r in records]
+        self._commit(sync, run_id, records, outcomes)
+        return len(records)
 
     @staticmethod
     def _collect(
@@ -333,7 +368,9 @@ class Engine:
                 self.warehouse.execute(
                     f"""
                     update {journal} as journal
-                    set status = case when o.status = '{ACKNOWLEDGED}' then '{ACKNOWLEDGED}' else '{FAILED}' end,
+                    set status = case
+                            when o.status in ('{ACKNOWLEDGED}', '{UNCERTAIN}') then o.status else '{FAILED}'
+                        end,
                         destination_ref = coalesce(o.destination_ref, journal.destination_ref),
                         error_code = o.error_code,
                         error_message = o.error_message,
@@ -356,6 +393,7 @@ class Engine:
                             when journal.status = '{ACKNOWLEDGED}' and journal.operation = '{REMOVE}' then '{REMOVED}'
                             when journal.status = '{ACKNOWLEDGED}' and ? then '{TOMBSTONED}'
                             when journal.status = '{ACKNOWLEDGED}' then '{SYNCED}'
+                            when journal.status = '{UNCERTAIN}' then '{UNCERTAIN}'
                             else '{STATE_FAILED}'
                         end as status,
                         case

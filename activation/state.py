@@ -90,6 +90,7 @@ TABLES = {
 
 # journal.status
 PENDING = "pending"
+IN_FLIGHT = "in_flight"  # a non-idempotent batch committed as being sent
 ACKNOWLEDGED = "acknowledged"
 FAILED = "failed"
 SKIPPED = "skipped"

@@ -80,6 +80,13 @@ class Destination(ABC):
     def batches(self, mode: Mode, operation: str, records: Iterable[JournalRecord]) -> Iterator[Batch]:
         """Pack records into request-sized batches (count and bytes limits of the endpoint)."""
 
+    def idempotent(self, mode: Mode, operation: str) -> bool:
+        """Whether sending the same batch twice is harmless at this ESP (upserts, set membership,
+        events the ESP deduplicates). When False the engine marks the batch in flight before
+        sending it and never resends an in-flight batch after a crash: at most once, and an
+        interrupted send is reported as uncertain instead of risking a duplicate."""
+        return True
+
     @abstractmethod
     def send(self, batch: Batch) -> list[Outcome]:
         """Send one batch; one outcome per record. Raises only when nothing about the batch is known."""

@@ -359,3 +359,41 @@ def test_a_secret_never_reaches_logs_or_tables(warehouse, simulator):
         dump = json.dumps(query(warehouse, f"select * from activation.{table}"), default=str)
         assert "pk_test_secret_value" not in dump, table
 
+
+
+def test_plan_shows_operations_with_sample_keys_and_status_lists_runs(warehouse, simulator):
+    def activation(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(ACTIVATION), *args, "--syncs", str(SYNCS), "--db", str(warehouse)],
+            capture_output=True, text=True, env=os.environ.copy(), timeout=120,
+        )
+
+    planned = activation("plan", "--output", "json")
+    assert planned.returncode == 0, planned.stderr
+    by_sync = {entry["sync_name"]: entry for entry in json.loads(planned.stdout)}
+    contacts = query(warehouse, "select count(*) from exports.export_contact_template_variables")[0][0]
+    assert by_sync["klaviyo_profiles"]["counts"]["ADD"] == contacts
+    assert len(by_sync["klaviyo_profiles"]["samples"]["ADD"]) == 5
+    assert simulator.stats.total == 0, "plan sends nothing"
+    assert query(warehouse, "select count(*) from activation.runs")[0][0] == 0, "plan records nothing"
+    assert sync(warehouse).returncode == 0
+    status = activation("status", "--output", "json")
+    assert status.returncode == 0
+    assert {row["sync_name"] for row in json.loads(status.stdout)} == {s.name for s in load_syncs(SYNCS).syncs}
+
+
+def test_a_mapping_change_resends_every_record(warehouse, simulator, tmp_path):
+    import yaml
+
+    assert sync(warehouse, "--select", "klaviyo_profiles").returncode == 0
+    declared = yaml.safe_load(SYNCS.read_text())
+    for entry in declared["syncs"]:
+        if entry["name"] == "klaviyo_profiles":
+            entry["fields"]["properties.favourite"] = "rfm_segment"
+    changed = tmp_path / "syncs.yml"
+    changed.write_text(yaml.safe_dump(declared))
+    result = runs(sync(warehouse, "--syncs", str(changed), "--select", "klaviyo_profiles"))["klaviyo_profiles"]
+    contacts = query(warehouse, "select count(*) from exports.export_contact_template_variables")[0][0]
+    assert result["counts"]["CHANGE"] == contacts and result["counts"]["UNCHANGED"] == 0
+    profile = simulator.state.snapshot()["profiles"][0]
+    assert "favourite" in profile["properties"]

@@ -1,4 +1,4 @@
-"""A bulk import refused as a whole is split until the bad profile is isolated; the others are imported."""
+"""What the Klaviyo destination sends: profile payloads (null policy), and split-and-retry of a refused job."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import httpx
 
-from activation.config import Sync
+from activation.config import NullPolicy, Sync
 from activation.destinations.base import JournalRecord
 from activation.destinations.klaviyo import LIMITS, KlaviyoDestination
 from activation.transport.client import Transport
@@ -49,3 +49,18 @@ def test_one_bad_profile_in_a_job_is_isolated_by_halving():
     assert failed[0].error_code == "http_400" and "invalid" in failed[0].error_message
     assert sum(jobs) == 999  # every good profile imported exactly once
     assert len(jobs) <= 2 * 10  # about log2(1000) halvings, not one request per profile
+
+
+def test_null_policy_skip_leaves_fields_out_and_clear_sends_null():
+    record = JournalRecord(
+        1, "k1", "a@example.com", "CHANGE",
+        {"email": "a@example.com", "first_name": None, "properties.cart_value": None, "properties.vip": True},
+    )
+    transport = Transport("https://a.klaviyo.test", {}, LIMITS, lifted=True, http_transport=httpx.MockTransport(
+        lambda request: httpx.Response(500)))
+    skip = KlaviyoDestination(SYNC, transport=transport)._profile(record)
+    assert skip == {"type": "profile", "attributes": {"email": "a@example.com", "properties": {"vip": True}}}
+    clearing = SYNC.model_copy(update={"null_policy": NullPolicy.CLEAR})
+    clear = KlaviyoDestination(clearing, transport=transport)._profile(record)
+    assert clear["attributes"]["first_name"] is None
+    assert clear["attributes"]["properties"] == {"cart_value": None, "vip": True}
