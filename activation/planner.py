@@ -224,7 +224,7 @@ class Planner:
             select
                 ?, ?,
                 row_number() over (
-                    order by case operation when '{REMOVE}' then 1 else 0 end, list_id, record_key
+                    order by case operation when '{REMOVE}' then 1 else 0 end, operation, list_id, record_key
                 ),
                 record_key, email, operation, payload, payload_hash, destination_ref, '{PENDING}', current_timestamp
             from {plan_table}
