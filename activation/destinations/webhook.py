@@ -358,9 +358,9 @@ class WebhookDestination(Destination):
             raise BatchRejected(f"the receiver refused the batch ({status}): {detail}", code=f"http_{status}")
         if status in (401, 403):
             raise ConfigError(
-                f"sync {self.sync.name}: the webhook receiver refused the request ({status}: {detail}). Check that "
-                f"it verifies with the same secret as {self.sync.destination.credentials.get('secret')} and that "
-                "both clocks are right (the timestamp is signed)."
+                f"sync {self.sync.name}: the webhook receiver refused the request ({status}: {detail.rstrip('.')}). "
+                f"Check that it verifies with the same secret as {self.sync.destination.credentials.get('secret')} "
+                "and that both clocks are right (the timestamp is signed)."
             )
         if status in (404, 405):
             raise ConfigError(

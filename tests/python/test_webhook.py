@@ -13,14 +13,17 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from pathlib import Path
+
 import duckdb
 import httpx
 import pytest
 import requests
+import yaml
 from click.testing import CliRunner
 
 from activation.cli import main
-from activation.config import Mode, Sync
+from activation.config import Mode, Sync, load_syncs
 from activation.db import Warehouse
 from activation.destinations import make_destination
 from activation.destinations.base import Batch, JournalRecord, Outcome
@@ -30,6 +33,7 @@ from activation.errors import ConfigError
 from activation.simulators.webhook import WebhookSimulator
 from activation.state import StateStore
 
+ROOT = Path(__file__).resolve().parents[2]
 SECRET = "whsec-test-5f1c"
 ENV = "WEBHOOK_TEST_SECRET"
 FAST = {"backoff": 0.01, "max_backoff": 0.05}  # transport retry timing for the fault tests
@@ -362,3 +366,18 @@ def test_admin_endpoints_set_record_errors_and_show_the_state(sim):
     state = requests.get(sim.base_url + "/__simulator/state", timeout=5).json()["state"]
     assert sorted(state["records"]["crm"]) == ["k1", "k3"] and state["batches"][0]["errors"] == 1
     assert requests.delete(sim.base_url + "/__simulator/record-errors", timeout=5).json() == {"errors": {}, "reject": []}
+
+
+def test_the_example_webhook_syncs_file_is_valid_and_reads_existing_export_columns(monkeypatch):
+    monkeypatch.setenv("WEBHOOK_SECRET", SECRET)
+    monkeypatch.delenv("WEBHOOK_BASE_URL", raising=False)
+    syncs = load_syncs(ROOT / "syncs.webhook.yml").syncs
+    assert {sync.mode for sync in syncs} == set(Mode)
+    assert not {s.name for s in syncs} & {s.name for s in load_syncs(ROOT / "syncs.yml").syncs}  # state is per name
+    for sync in syncs:
+        document = yaml.safe_load((ROOT / "models" / "exports" / f"{sync.source}.yml").read_text())
+        (model,) = [m for m in document["models"] if m["name"] == sync.source]
+        assert set(sync.source_columns()) <= {column["name"] for column in model["columns"]}, sync.name
+        destination = make_destination(sync)
+        assert (destination.base_url, destination.path) == ("https://crm.internal.example.com", "/hooks/activation")
+        destination.close()
