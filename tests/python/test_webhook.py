@@ -381,3 +381,25 @@ def test_the_example_webhook_syncs_file_is_valid_and_reads_existing_export_colum
         destination = make_destination(sync)
         assert (destination.base_url, destination.path) == ("https://crm.internal.example.com", "/hooks/activation")
         destination.close()
+
+
+def test_the_documented_receiver_snippet_verifies_a_real_request():
+    text = (ROOT / "docs" / "destinations" / "webhook.md").read_text()
+    (snippet,) = [block for block in text.split("```python\n")[1:] if "def verify(" in block]
+    namespace: dict[str, Any] = {}
+    exec(snippet.split("```")[0], namespace)  # noqa: S102 - our own documentation
+    captured: list[tuple[dict[str, str], bytes]] = []
+
+    def receiver(request: httpx.Request) -> httpx.Response:
+        captured.append(({"X-Timestamp": request.headers["X-Timestamp"],
+                          "X-Signature": request.headers["X-Signature"]}, request.content))
+        return httpx.Response(200)
+
+    destination = WebhookDestination(make_sync(), http_transport=httpx.MockTransport(receiver))
+    send_all(destination, Mode.UPSERT_PROFILES, "ADD", profiles(2))
+    ((headers, body),) = captured
+    verify = namespace["verify"]
+    assert verify(SECRET.encode(), headers, body)
+    assert not verify(SECRET.encode(), headers, body + b" ")
+    assert not verify(b"other", headers, body)
+    assert not verify(SECRET.encode(), headers, body, now=int(headers["X-Timestamp"]) + 301)
