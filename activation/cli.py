@@ -229,7 +229,7 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
-@main.group("simulate", context_settings=CONTEXT, short_help="Run a local ESP simulator (Klaviyo).")
+@main.group("simulate", context_settings=CONTEXT, short_help="Run a local ESP or webhook simulator.")
 def simulate_group() -> None:
     """Run a local HTTP stand-in for an ESP's API until Ctrl-C.
 
@@ -353,6 +353,102 @@ def _simulated_lists(specs: tuple[str, ...], syncs_file: Path | None) -> dict[st
             raise ConfigError(f"--list {spec!r}: expected ID=NAME, e.g. --list LstVip=VIP")
         lists[list_id] = name or list_id
     return lists
+
+
+@simulate_group.command("webhook", context_settings=CONTEXT,
+                        short_help="Receive signed webhook batches (the webhook destination).")
+@click.option("--secret-env", "secret_env", default="WEBHOOK_SECRET", show_default=True, metavar="NAME",
+              help="Environment variable holding the signing secret (the sync's credentials.secret).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8770, show_default=True,
+              help="Port to listen on (0: any free port).")
+@click.option("--path", metavar="PATH", help="Accept deliveries only at this path (default: any path).")
+@click.option("--tolerance", type=click.FloatRange(min=0), default=300, show_default=True,
+              help="Seconds an X-Timestamp may be away from now before it is refused as stale (401).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fault injection.")
+@click.option("--rate-limit", "rate_limit", multiple=True, metavar="N/UNIT",
+              help="Answer 429 above this rate (repeatable, e.g. --rate-limit 10/s --rate-limit 300/m).")
+@click.option("--max-records", type=click.IntRange(min=1), help="Answer 413 to batches with more records.")
+@click.option("--max-bytes", type=click.IntRange(min=1), help="Answer 413 to bodies larger than this.")
+@click.option("--fault", "faults", multiple=True, metavar="SPEC",
+              help="A fault rule KIND[:key=value,...] (repeatable), as for the Klaviyo simulator; op is 'deliver'.")
+@click.option("--record-error", "record_errors", multiple=True, metavar="KEY[=MESSAGE]",
+              help="Answer this record key with a per-record error (repeatable).")
+@click.option("--reject-key", "reject_keys", multiple=True, metavar="KEY",
+              help="Refuse (400) every batch holding this record key, as a receiver that cannot parse it.")
+def simulate_webhook_command(
+    secret_env: str,
+    host: str,
+    port: int,
+    path: str | None,
+    tolerance: float,
+    seed: int,
+    rate_limit: tuple[str, ...],
+    max_records: int | None,
+    max_bytes: int | None,
+    faults: tuple[str, ...],
+    record_errors: tuple[str, ...],
+    reject_keys: tuple[str, ...],
+) -> None:
+    """Serve a receiver for the signed webhook destination at http://HOST:PORT until Ctrl-C.
+
+    Every POST must carry `X-Timestamp` (Unix seconds, within --tolerance of now), `X-Signature:
+    sha256=<hex HMAC-SHA256 of TIMESTAMP + "." + raw body>` with the secret from --secret-env,
+    and an `Idempotency-Key` equal to the body's batch_id. A bad or stale signature is
+    answered 401. A key seen before replays the first answer and applies nothing. Records
+    are kept by key: profiles (last payload, merged attributes), list members per list_id,
+    events (duplicates counted), deletions. The answer is 200 with per-record results.
+
+    \b
+    Rehearse a webhook sync (docs/destinations/webhook.md):
+      export WEBHOOK_SECRET=dev-secret
+      activation simulate webhook --secret-env WEBHOOK_SECRET
+      WEBHOOK_BASE_URL=http://127.0.0.1:8770 activation sync --syncs syncs.webhook.yml
+
+    \b
+    Fault SPEC: KIND[:key=value,...]  (op=deliver or omitted)
+      kinds  429 | 500 | 502 | 503 | timeout | reset | import-errors
+             (import-errors: a share= of each batch's records answered as errors)
+      keys   next=N, p=0.1, for=SECONDS, seconds=S, share=F, apply=true|false
+
+    \b
+    Admin endpoints (no signature, not rate limited):
+      GET  /__simulator/state            records, lists, events, deletions, batches, replays
+      GET  /__simulator/stats            requests per status, bytes
+      POST /__simulator/faults           {"faults": ["503:p=0.1"], "replace": false}
+      POST /__simulator/record-errors    {"errors": {"KEY": "message"}, "reject": ["KEY"]}
+      DELETE /__simulator/record-errors  answer every record ok again
+      POST /__simulator/reset            empty everything, restore the start-up options
+    """
+    import os
+
+    from activation.simulators.webhook import WebhookSimulator
+
+    try:
+        secret = os.environ.get(secret_env)
+        if not secret:
+            raise ConfigError(f"environment variable {secret_env} (--secret-env) is not set: export the signing "
+                              "secret the sync uses (its credentials.secret)")
+        errors = {}
+        for spec in record_errors:
+            key, _, message = spec.partition("=")
+            errors[key] = message or "rejected by the simulator (--record-error)"
+        simulator = WebhookSimulator(
+            host=host, port=port, seed=seed, faults=faults, secret=secret, tolerance=tolerance, path=path,
+            rate_limit=rate_limit, max_records=max_records, max_bytes=max_bytes, record_errors=errors,
+            reject_keys=reject_keys,
+        )
+
+        def ready() -> None:
+            click.echo(f"Webhook receiver at {simulator.base_url}{path or '/'} (secret from ${secret_env})")
+            click.echo(f"  rate limit: {', '.join(rate_limit) or 'none'}; seed {seed}; "
+                       f"faults: {', '.join(faults) or 'none'}")
+            click.echo(f"  state: {simulator.base_url}/__simulator/state   (Ctrl-C to stop)")
+
+        simulator.serve_forever(on_ready=ready)
+    except ConfigError as error:
+        raise ConfigProblem(str(error)) from None
+    click.echo("Webhook simulator stopped.")
 
 
 def _register_sync_commands() -> None:

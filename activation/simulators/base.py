@@ -232,6 +232,10 @@ class SimulatorServer:
     def reset_state(self) -> None:
         """Forget the ESP state (profiles, lists, jobs, ...)."""
 
+    def admin_routes(self) -> list[tuple[str, str, Callable[[web.Request], Any]]]:
+        """Extra admin endpoints of this simulator: (method, path below /__simulator, async handler)."""
+        return []
+
     def rate_limit_headers(self, decision: Decision) -> dict[str, str]:
         """Headers that describe the rate-limit window on an admitted request."""
         if decision.limit is None:
@@ -376,6 +380,8 @@ class SimulatorServer:
         app.router.add_delete(f"{ADMIN_PREFIX}/faults", self._admin_faults)
         app.router.add_post(f"{ADMIN_PREFIX}/rate-limits", self._admin_rate_limits)
         app.router.add_post(f"{ADMIN_PREFIX}/reset", self._admin_reset)
+        for method, path, handler in self.admin_routes():
+            app.router.add_route(method, f"{ADMIN_PREFIX}{path}", handler)
         app.router.add_route("*", "/{tail:.*}", self._dispatch)
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await self._runner.setup()
