@@ -116,7 +116,9 @@ class MailchimpDestination(Destination):
     name = "mailchimp"
     max_concurrency = MAX_CONNECTIONS
 
-    def __init__(self, sync: Sync, *, transport: Transport | None = None) -> None:
+    def __init__(self, sync: Sync, *, transport: Transport | None = None,
+                 http_transport: httpx.BaseTransport | None = None) -> None:
+        """``transport`` replaces the whole client; ``http_transport`` only the network (tests record requests)."""
         self.sync = sync
         settings = sync.destination.settings
         self.list_id = str(settings.get("list_id") or "")
@@ -139,6 +141,7 @@ class MailchimpDestination(Destination):
                 },
                 LIMITS,
                 timeout=float(settings.get("timeout_seconds") or os.environ.get("ACTIVATION_HTTP_TIMEOUT") or 30),
+                http_transport=http_transport,
             )
         self.transport = transport
         self._setup = threading.Lock()
