@@ -37,7 +37,9 @@ MD5 hex of the lowercased address. What each mode sends:
 - ``trigger_events``: POST /lists/{id}/members/{hash}/events, one per record.
   Mailchimp does not deduplicate member events, so ``idempotent()`` is False
   for this mode: the engine sends each at most once, and the transport
-  retries only failures that surely did not reach Mailchimp. The event name
+  retries only failures that surely did not reach Mailchimp; a read timeout,
+  reset or 5xx answer is recorded as ``uncertain`` (never resent, a person
+  checks) rather than failed (which the next run would resend). The event name
   must be 2-30 letters, digits, ``_`` or ``-`` (checked when the destination is
   built); property values are sent as strings.
 - ``propagate_deletions``: POST /lists/{id}/members/{hash}/actions/delete-permanent
@@ -66,7 +68,7 @@ import httpx
 
 from activation.config import Mode, NullPolicy, Sync
 from activation.destinations.base import Batch, Destination, JournalRecord, Outcome
-from activation.errors import BatchRejected, ConfigError, DestinationError, TransportError
+from activation.errors import BatchRejected, ConfigError, DestinationError, RequestFailed, TransportError
 from activation.transport.batching import pack
 from activation.transport.client import Transport
 from activation.transport.limits import DestinationLimits, EndpointClass, RateLimit
@@ -100,6 +102,10 @@ MERGE_TAG = re.compile(r"^[A-Z0-9_]{1,10}$")
 EVENT_NAME = re.compile(r"^[A-Za-z0-9_-]{2,30}$")
 MEMBER_FIELDS = {"email": "email_address", "email_address": "email_address", "language": "language", "vip": "vip"}
 COMPLIANCE = "member_in_compliance_state"
+UNCERTAIN_EVENT = (
+    "The event may have reached Mailchimp, which does not deduplicate member events: not resent. Check the "
+    "member's activity; if it is missing, delete this record's sync_state row to send it again."
+)
 NOT_A_MEMBER = re.compile(r"not (a )?(list )?(member|found|subscribed)", re.I)
 
 
@@ -482,9 +488,15 @@ class MailchimpDestination(Destination):
             moment = str(payload["time"]).replace(" ", "T")
             body["occurred_at"] = moment if ("+" in moment or moment.endswith("Z")) else moment + "+00:00"
         email = payload.get("email") or record.email or ""
-        response = self.transport.send("events", "POST",
-                                       f"{API}/lists/{self.list_id}/members/{subscriber_hash(email)}/events",
-                                       content=_dumps(body), idempotent=False)
+        try:
+            response = self.transport.send("events", "POST",
+                                           f"{API}/lists/{self.list_id}/members/{subscriber_hash(email)}/events",
+                                           content=_dumps(body), idempotent=False)
+        except RequestFailed as error:  # the request may have reached Mailchimp: not resent
+            return Outcome.uncertain(record, "uncertain", f"{UNCERTAIN_EVENT} {error}")
+        if response.status_code >= 500 or response.status_code == 408:
+            return Outcome.uncertain(record, f"http_{response.status_code}",
+                                     f"{UNCERTAIN_EVENT} Mailchimp answered HTTP {response.status_code}.")
         if response.status_code == 204:
             return Outcome.ok(record)
         if response.status_code == 404:

@@ -355,8 +355,19 @@ def test_an_event_is_not_resent_after_an_answer_was_lost(sim):
     record = JournalRecord(1, "e1", "a@example.com", "ADD", {"metric": "cart_abandoned", "email": "a@example.com",
                                                              "properties": {}})
     outcomes = send_all(destination, Mode.TRIGGER_EVENTS, "ADD", [record])
-    assert outcomes["e1"].status == "failed"
+    assert (outcomes["e1"].status, outcomes["e1"].retryable) == ("uncertain", False)  # never resent by a later run
+    assert "not resent" in outcomes["e1"].error_message
+    assert sim.stats.count("create_member_event") == 1, "a 5xx on an event is not retried"
     assert len(sim.state.events()) == 1 and sim.state.duplicate_events() == 0
+    sim.faults.add("reset:op=create_member_event,next=1,apply=true")
+    second = JournalRecord(2, "e2", "a@example.com", "ADD", {"metric": "cart_abandoned", "email": "a@example.com",
+                                                              "time": "2026-11-21 08:00:00", "properties": {}})
+    assert send_all(destination, Mode.TRIGGER_EVENTS, "ADD", [second])["e2"].status == "uncertain"
+    sim.faults.add("429:op=create_member_event,next=1,seconds=0")  # surely not recorded: retried
+    third = JournalRecord(3, "e3", "a@example.com", "ADD", {"metric": "cart_abandoned", "email": "a@example.com",
+                                                             "time": "2026-11-22 08:00:00", "properties": {}})
+    assert send_all(destination, Mode.TRIGGER_EVENTS, "ADD", [third])["e3"].status == "acknowledged"
+    assert len(sim.state.events()) == 3 and sim.state.duplicate_events() == 0
 
 
 def test_permanent_deletion_erases_and_the_address_cannot_come_back(sim):
@@ -543,3 +554,19 @@ def test_the_engine_runs_every_mode_without_a_special_case(sim, warehouse):
     assert sim.state.member(leaver)["tags"]["vip"] == "inactive"
     assert sim.state.member(leaver)["status"] == "subscribed"
     assert sim.state.compliance_refusals == [] and sim.state.duplicate_events() == 0
+
+
+def test_an_event_whose_answer_was_lost_is_uncertain_in_the_state_and_never_resent(sim, warehouse):
+    (events,) = [s for s in load_syncs(PROJECT_DIR / "syncs.mailchimp.yml").syncs if s.mode is Mode.TRIGGER_EVENTS]
+    events = events.model_copy(update={"source": "cart_events", "destination": events.destination.model_copy(
+        update={"settings": {"list_id": AUDIENCE}})})
+    for (email,) in warehouse.fetchall("select email from exports.cart_events"):
+        sim.state.add_member(AUDIENCE, email)
+    sim.faults.add("503:op=create_member_event,next=1,apply=true")
+    engine = Engine(warehouse, StateStore(warehouse), "exports", make_destination, progress=False)
+    first = engine.run(events)
+    assert (first.status, first.acknowledged, first.failed) == ("partial", 4, 1)
+    states = dict(warehouse.fetchall("select status, count(*) from activation.sync_state group by 1"))
+    assert states == {"synced": 4, "uncertain": 1}
+    assert engine.run(events).sent == 0
+    assert len(sim.state.events()) == 5 and sim.state.duplicate_events() == 0
