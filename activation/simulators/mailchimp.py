@@ -46,7 +46,7 @@ from typing import Any
 
 from aiohttp import web
 
-from activation.contracts.mailchimp import MailchimpContract, Operation, RequestCheck, load_contract
+from activation.contracts.mailchimp import MailchimpContract, RequestCheck, load_contract
 from activation.contracts.openapi import Problem
 from activation.simulators.base import ApiError, Identified, Reply, RequestRecord, SimulatorServer
 from activation.simulators.faults import FaultRule
@@ -112,15 +112,16 @@ class MailchimpSimulator(SimulatorServer):
     # ------------------------------------------------------------------ pipeline hooks
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
-        """Count simultaneous requests (and open connections); refuse those past the connection limit."""
+        """Count simultaneous API requests (and open connections); refuse those past the connection limit."""
+        if not request.path.startswith("/3.0"):  # outside the API: answered as usual, never counted
+            return await super()._dispatch(request)
         self._in_flight += 1
         self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
         if request.transport is not None:
             self._open = {t for t in self._open if not t.is_closing()} | {request.transport}
             self.peak_open_connections = max(self.peak_open_connections, len(self._open))
         try:
-            if self.connection_limit and self._in_flight > self.connection_limit and \
-                    request.path.startswith("/3.0"):
+            if self.connection_limit and self._in_flight > self.connection_limit:
                 body = await request.read()
                 self.connection_refusals += 1
                 reply = self.error_reply(429, "too_many_connections", "Too Many Requests",
@@ -360,4 +361,4 @@ HANDLERS: dict[str, Handler] = {
     )
 }
 
-__all__ = ["MailchimpSimulator", "Operation"]
+__all__ = ["MailchimpSimulator"]

@@ -65,10 +65,6 @@ class MemberError(Exception):
         return {"email_address": self.email, "error": self.error, "error_code": self.code,
                 "field": self.field, "field_message": self.field_message}
 
-    def api_error(self) -> ApiError:
-        return ApiError(self.status, self.title, self.error, title=self.title,
-                        pointer=self.field or None, meta={"field_message": self.field_message} if self.field else None)
-
 
 @dataclass
 class Member:

@@ -6,7 +6,6 @@ requests it counted, never on what the destination believes it sent.
 
 from __future__ import annotations
 
-import base64
 import json
 import threading
 from collections.abc import Iterator
