@@ -7,7 +7,7 @@ Start it from a test::
         ...
         sim.state.member("ada@example.com")           # status, merge_fields, tags {name: active|inactive}
         sim.state.tag_members("aud1", "vip"), sim.state.events(), sim.state.permanently_deleted()
-        sim.state.compliance_refusals == []           # nobody was forced back to subscribed
+        sim.state.compliance_refusals == [] == sim.state.status_changes   # no status forced or changed
         sim.peak_in_flight <= 10                      # simultaneous requests ever seen
 
 or from the command line: ``activation simulate mailchimp --audience aud1``.

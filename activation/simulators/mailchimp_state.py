@@ -8,7 +8,9 @@ Rules the simulator enforces (the facts of shared/docs/ESP_CONTRACTS.md):
   alone. An explicit ``status`` changes it, except that an ``unsubscribed`` or
   ``cleaned`` member cannot be made ``subscribed``/``pending``: the answer is
   "Member In Compliance State" and the attempt is kept in
-  :attr:`MailchimpState.compliance_refusals`. An archived member that had
+  :attr:`MailchimpState.compliance_refusals`; every status a request did
+  change on an existing member is in :attr:`MailchimpState.status_changes`
+  (a sync should leave both empty). An archived member that had
   unsubscribed or been cleaned is in the same compliance state: re-adding it
   as subscribed is refused too (whether by ``status`` or ``status_if_new``).
 - Merge fields must exist on the audience; number fields take numbers; text
@@ -136,6 +138,7 @@ class MailchimpState:
         with self.lock:
             self.audiences: dict[str, Audience] = {}
             self.compliance_refusals: list[dict[str, Any]] = []
+            self.status_changes: list[dict[str, Any]] = []  # an existing member's status changed by a request
             self._next_segment = 1001
 
     # ------------------------------------------------------------------ audiences and setup helpers
@@ -200,7 +203,10 @@ class MailchimpState:
             if requested and requested != member.status:
                 self._refuse_compliance(audience, email, member.status, requested, operation)
             merge = self._merge_fields(audience, email, body.get("merge_fields") or {})
-            if requested:
+            if requested and requested != member.status:
+                self.status_changes.append({"list_id": audience.id, "email": member.email_address,
+                                            "from": member.status, "to": requested, "operation": operation,
+                                            "at": now_iso()})
                 member.status = requested
             member.merge_fields.update(merge)
             self._apply_optional(member, body)
@@ -427,6 +433,7 @@ class MailchimpState:
                     for a in self.audiences.values()
                 ],
                 "compliance_refusals": list(self.compliance_refusals),
+                "status_changes": list(self.status_changes),
             }
 
     def summary(self) -> dict[str, Any]:
@@ -440,6 +447,7 @@ class MailchimpState:
                     for a in self.audiences.values()
                 ],
                 "compliance_refusals": len(self.compliance_refusals),
+                "status_changes": len(self.status_changes),
             }
 
 

@@ -181,7 +181,7 @@ def test_status_if_new_never_resubscribes_an_unsubscribed_or_cleaned_member(sim)
     assert sim.state.member("gone@example.com")["merge_fields"]["FNAME"] == "Name1"  # updated all the same
     assert sim.state.member("bounced@example.com")["status"] == "cleaned"
     assert sim.state.member("new@example.com")["status"] == "subscribed"
-    assert sim.state.compliance_refusals == []
+    assert sim.state.compliance_refusals == [] and sim.state.status_changes == []
 
 
 def test_the_simulator_refuses_to_force_subscribed_onto_an_unsubscribed_member(sim):
@@ -487,6 +487,23 @@ def test_the_batch_answer_has_mailchimps_shape_even_on_partial_failure(sim):
                                                                             "not-an-email": "email_address"}
     assert load_contract().response_problems("batch_segment_members", tagged.json()) == []
     assert tagged.json()["total_added"] == 1 and tagged.json()["errors"][0]["email_addresses"] == ["zz@example.com"]
+
+
+def test_the_member_tags_endpoint_sets_tags_active_and_inactive(sim):
+    sim.state.add_member(AUDIENCE, "a@example.com", status="unsubscribed")
+    path = f"/3.0/lists/{AUDIENCE}/members/{subscriber_hash('A@Example.com')}/tags"
+    with httpx.Client(base_url=sim.base_url, auth=("any", KEY)) as client:
+        first = client.post(path, json={"tags": [{"name": "vip", "status": "active"},
+                                                 {"name": "lapsing", "status": "active"}]})
+        second = client.post(path, json={"tags": [{"name": "lapsing", "status": "inactive"}]})
+        invalid = client.post(path, json={"tags": [{"name": "vip", "status": "on"}]})
+        unknown = client.post(f"/3.0/lists/{AUDIENCE}/members/{subscriber_hash('x@example.com')}/tags",
+                              json={"tags": [{"name": "vip", "status": "active"}]})
+        segments = client.get(f"/3.0/lists/{AUDIENCE}/segments", params={"type": "static"}).json()
+    assert (first.status_code, second.status_code, invalid.status_code, unknown.status_code) == (204, 204, 400, 404)
+    assert sim.state.member("a@example.com")["tags"] == {"vip": "active", "lapsing": "inactive"}
+    assert sim.state.member("a@example.com")["status"] == "unsubscribed"
+    assert {s["name"]: s["member_count"] for s in segments["segments"]} == {"vip": 1, "lapsing": 0}
 
 
 def test_admin_endpoints_show_state_and_reset(sim):
