@@ -338,6 +338,117 @@ def simulate_klaviyo_command(
     click.echo("Klaviyo simulator stopped.")
 
 
+@simulate_group.command("mailchimp", context_settings=CONTEXT, short_help="Simulate Mailchimp's Marketing API (3.0).")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8766, show_default=True,
+              help="Port to listen on (0: any free port).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fault injection (same seed, "
+              "same requests: same faults).")
+@click.option("--fault", "faults", multiple=True, metavar="SPEC",
+              help="A fault rule KIND[:key=value,...] (repeatable); see below.")
+@click.option("--api-key", metavar="KEY", help="Accept only this API key as the Basic password (default: any).")
+@click.option("--audience", "audience_specs", multiple=True, metavar="ID[=NAME]",
+              help="An audience (list) the account has (repeatable), e.g. --audience aud1=Shop.")
+@click.option("--audiences-from", "audiences_from", type=click.Path(dir_okay=False, path_type=Path),
+              metavar="SYNCS_FILE", help="Create every audience (settings.list_id) the file's Mailchimp syncs use.")
+@click.option("--connection-limit", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Simultaneous requests allowed; one more is answered 429 (0: no limit).")
+@click.option("--latency", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="Seconds every API answer is held (makes concurrency visible).")
+def simulate_mailchimp_command(
+    host: str,
+    port: int,
+    seed: int,
+    faults: tuple[str, ...],
+    api_key: str | None,
+    audience_specs: tuple[str, ...],
+    audiences_from: Path | None,
+    connection_limit: int,
+    latency: float,
+) -> None:
+    """Serve a simulated Mailchimp Marketing API at http://HOST:PORT (paths /3.0/...) until Ctrl-C.
+
+    Requests are validated against contracts/mailchimp/marketing-3.0.json (a JSON Schema per
+    operation written from the documented contract; override with $MAILCHIMP_CONTRACT_DIR):
+    HTTP Basic auth with the API key as password, query parameters and JSON bodies (500
+    members per batch upsert, 500 adds and 500 removals per tag call). Errors are
+    application/problem+json. Mailchimp has no per-second quota but allows 10 simultaneous
+    connections: a request beyond --connection-limit is answered 429. Point a client's base
+    URL at http://HOST:PORT (paths stay /3.0/...).
+
+    \b
+    Fault SPEC: KIND[:key=value,...]
+      kinds  429 | 500 | 502 | 503 | timeout | reset | import-errors
+      keys   op=OPERATION     only this operation (default: all): batch_subscribe,
+                              upsert_member, update_member_tags, create_member_event,
+                              delete_member_permanent, get_merge_fields, create_merge_field,
+                              get_segments, create_segment, batch_segment_members, ...
+             next=N           the next N matching requests (or batch upserts)
+             p=0.1            each matching request with this probability (seeded)
+             for=SECONDS      only during this long from start (a 429 storm)
+             seconds=S        timeout: hold the answer S seconds (default 30);
+                              429: the Retry-After (default: what is left of for=, else 1)
+             share=F          import-errors: share of a batch upsert's members that fail (0.1)
+             apply=true|false whether the request takes effect anyway
+                              (default: true for timeout, false otherwise)
+
+    \b
+    Examples:
+      activation simulate mailchimp --audience aud1=Shop
+      activation simulate mailchimp --audiences-from syncs.mailchimp.yml --latency 0.05
+      activation simulate mailchimp --seed 7 --fault 503:p=0.05 --fault import-errors:share=0.2
+
+    \b
+    Admin endpoints (no API key, never limited):
+      GET  /__simulator/state        audiences: members (status, merge fields, tags
+                                     active/inactive), merge fields, tags, events,
+                                     permanently deleted addresses; compliance refusals;
+                                     peak connections (?summary=1: counts only)
+      GET  /__simulator/stats        requests per operation and status, bytes
+      POST /__simulator/faults       {"faults": ["503:p=0.1"], "replace": false}
+      DELETE /__simulator/faults     remove every fault rule
+      POST /__simulator/reset        empty everything, restore the start-up faults
+    """
+    from activation.simulators.mailchimp import MailchimpSimulator
+
+    try:
+        audiences = _simulated_audiences(audience_specs, audiences_from)
+        simulator = MailchimpSimulator(
+            host=host, port=port, seed=seed, faults=faults, audiences=audiences, api_key=api_key,
+            connection_limit=connection_limit, latency=latency,
+        )
+
+        def ready() -> None:
+            click.echo(f"Mailchimp simulator (Marketing API 3.0) at {simulator.base_url} (paths /3.0/...)")
+            click.echo(f"  rehearse a sync: MAILCHIMP_BASE_URL={simulator.base_url} MAILCHIMP_API_KEY=key-us1")
+            click.echo(f"  audiences: {', '.join(audiences) or 'none (add --audience ID)'}; connection limit: "
+                       f"{connection_limit or 'off'}; seed {seed}; faults: {', '.join(faults) or 'none'}")
+            click.echo(f"  state: {simulator.base_url}/__simulator/state   (Ctrl-C to stop)")
+
+        simulator.serve_forever(on_ready=ready)
+    except ConfigError as error:
+        raise ConfigProblem(str(error)) from None
+    click.echo("Mailchimp simulator stopped.")
+
+
+def _simulated_audiences(specs: tuple[str, ...], syncs_file: Path | None) -> dict[str, str]:
+    """Audience id -> name from --audience ID[=NAME] options and the Mailchimp syncs of a syncs file."""
+    audiences: dict[str, str] = {}
+    if syncs_file is not None:
+        from activation.config import load_syncs
+
+        for sync in load_syncs(syncs_file).syncs:
+            if sync.destination.type == "mailchimp" and sync.destination.settings.get("list_id"):
+                list_id = str(sync.destination.settings["list_id"])
+                audiences[list_id] = list_id
+    for spec in specs:
+        list_id, _, name = spec.partition("=")
+        if not list_id:
+            raise ConfigError(f"--audience {spec!r}: expected ID or ID=NAME, e.g. --audience aud1=Shop")
+        audiences[list_id] = name or list_id
+    return audiences
+
+
 def _simulated_lists(specs: tuple[str, ...], syncs_file: Path | None) -> dict[str, str]:
     """List id -> name from --list ID=NAME options and the Klaviyo list mappings of a syncs file."""
     lists: dict[str, str] = {}

@@ -17,4 +17,8 @@ def make_destination(sync: Sync) -> Destination:
         from activation.destinations.webhook import WebhookDestination
 
         return WebhookDestination(sync)
+    if kind == "mailchimp":
+        from activation.destinations.mailchimp import MailchimpDestination
+
+        return MailchimpDestination(sync)
     raise ConfigError(f"sync {sync.name}: destination type {kind!r} is not available yet")

@@ -19,6 +19,7 @@ from activation.config import Mode
 
 ACKNOWLEDGED = "acknowledged"
 FAILED = "failed"
+UNCERTAIN = "uncertain"  # the engine's status for a send that may or may not have reached the ESP
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class Outcome:
     """What the destination said about one record of a batch."""
 
     seq: int
-    status: str  # acknowledged | failed
+    status: str  # acknowledged | failed | uncertain
     destination_ref: str | None = None
     error_code: str | None = None
     error_message: str | None = None
@@ -51,6 +52,13 @@ class Outcome:
     @classmethod
     def failed(cls, record: JournalRecord, code: str, message: str, *, retryable: bool = True) -> Outcome:
         return cls(record.seq, FAILED, record.destination_ref, code, message[:2000], retryable)
+
+    @classmethod
+    def uncertain(cls, record: JournalRecord, code: str, message: str) -> Outcome:
+        """A non-idempotent send whose request may have reached the ESP without an answer saying so
+        (a read timeout, a reset, a 5xx). Recorded as uncertain and never resent: a resend could
+        count twice at an ESP that does not deduplicate. A person checks the ESP."""
+        return cls(record.seq, UNCERTAIN, record.destination_ref, code, message[:2000], False)
 
 
 @dataclass
