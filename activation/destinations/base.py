@@ -19,6 +19,9 @@ from activation.config import Mode
 
 ACKNOWLEDGED = "acknowledged"
 FAILED = "failed"
+# the ESP may or may not have processed it, and would not deduplicate a resend (a non-idempotent
+# send that timed out or got a 5xx): recorded, never resent (the engine's UNCERTAIN)
+UNCERTAIN = "uncertain"
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,7 @@ class Outcome:
     """What the destination said about one record of a batch."""
 
     seq: int
-    status: str  # acknowledged | failed
+    status: str  # acknowledged | failed | uncertain
     destination_ref: str | None = None
     error_code: str | None = None
     error_message: str | None = None
@@ -51,6 +54,11 @@ class Outcome:
     @classmethod
     def failed(cls, record: JournalRecord, code: str, message: str, *, retryable: bool = True) -> Outcome:
         return cls(record.seq, FAILED, record.destination_ref, code, message[:2000], retryable)
+
+    @classmethod
+    def uncertain(cls, record: JournalRecord, code: str, message: str) -> Outcome:
+        """Only for sends that are not idempotent: the ESP may have it; resending could count it twice."""
+        return cls(record.seq, UNCERTAIN, record.destination_ref, code, message[:2000], False)
 
 
 @dataclass
