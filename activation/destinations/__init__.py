@@ -13,4 +13,8 @@ def make_destination(sync: Sync) -> Destination:
         from activation.destinations.klaviyo import KlaviyoDestination
 
         return KlaviyoDestination(sync)
+    if kind == "braze":
+        from activation.destinations.braze import BrazeDestination
+
+        return BrazeDestination(sync)
     raise ConfigError(f"sync {sync.name}: destination type {kind!r} is not available yet")
