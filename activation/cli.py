@@ -338,7 +338,8 @@ def simulate_klaviyo_command(
     click.echo("Klaviyo simulator stopped.")
 
 
-@simulate_group.command("braze", context_settings=CONTEXT, short_help="Simulate Braze's /users/track and /users/delete.")
+@simulate_group.command("braze", context_settings=CONTEXT,
+                        short_help="Simulate Braze's /users/track and /users/delete.")
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", type=click.IntRange(0, 65535), default=8766, show_default=True,
               help="Port to listen on (0: any free port).")

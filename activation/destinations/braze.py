@@ -129,7 +129,9 @@ class BrazeSettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     objects_per_request: int = Field(75, ge=1, le=75, description="Objects per /users/track array (MAU plans: 50).")
-    rate_limit: str = Field("3000/3s", description="/users/track requests allowed (N/s, N/m, or a window of k seconds: 3000/3s).")
+    rate_limit: str = Field(
+        "3000/3s", description="/users/track requests allowed (N/s, N/m, or a window of k seconds: 3000/3s)."
+    )
     delete_rate_limit: str = Field("20000/m", description="/users/delete requests allowed.")
     max_concurrency: int = Field(4, ge=1, le=64, description="Requests in flight at once.")
     max_request_bytes: int = Field(4 * MB, ge=10_000, description="Guard on a request's size (Braze states none).")
@@ -194,7 +196,11 @@ class BrazeDestination(Destination):
             timeout = self.settings.timeout_seconds or float(os.environ.get("ACTIVATION_HTTP_TIMEOUT") or 30)
             transport = Transport(
                 base_url,
-                {"Authorization": f"Bearer {api_key}", "Content-Type": "application/json", "Accept": "application/json"},
+                {
+                    "Authorization": f"Bearer {api_key}",
+                    "Content-Type": "application/json",
+                    "Accept": "application/json",
+                },
                 self.limits,
                 timeout=timeout,
                 lifted=lifted or self.settings.lift_rate_limits,
