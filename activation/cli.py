@@ -449,6 +449,108 @@ def _simulated_audiences(specs: tuple[str, ...], syncs_file: Path | None) -> dic
     return audiences
 
 
+@simulate_group.command("braze", context_settings=CONTEXT,
+                        short_help="Simulate Braze's /users/track and /users/delete.")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8766, show_default=True,
+              help="Port to listen on (0: any free port).")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fault injection (same seed, "
+              "same requests: same faults).")
+@click.option("--rate-limits", "rate_limits", type=click.Choice(["production", "off"]), default="production",
+              show_default=True, help="production: /users/track 3,000 per 3 s, /users/delete 20,000 per minute; "
+              "off: no limits (benchmarks).")
+@click.option("--rate-limit-scale", "scale", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True, help="Multiply every rate limit (0.1: ten times stricter).")
+@click.option("--fault", "faults", multiple=True, metavar="SPEC",
+              help="A fault rule KIND[:key=value,...] (repeatable); see below.")
+@click.option("--api-key", metavar="KEY", help="Accept only this REST API key (default: any 'Bearer ...').")
+@click.option("--objects-per-request", type=click.IntRange(1, 1000), default=75, show_default=True,
+              help="Most objects per /users/track array (MAU plans: 50).")
+@click.option("--limit-mode", type=click.Choice(["per_array", "total"]), default="per_array", show_default=True,
+              help="per_array: the limit applies to attributes, events and purchases each; total: to all "
+              "of them together (newer accounts).")
+@click.option("--array-max-length", type=click.IntRange(1, 10_000), default=25, show_default=True,
+              help="Longest array attribute; adding beyond it drops the oldest values.")
+def simulate_braze_command(
+    host: str,
+    port: int,
+    seed: int,
+    rate_limits: str,
+    scale: float,
+    faults: tuple[str, ...],
+    api_key: str | None,
+    objects_per_request: int,
+    limit_mode: str,
+    array_max_length: int,
+) -> None:
+    """Serve a simulated Braze REST API at http://HOST:PORT until Ctrl-C.
+
+    Requests are validated against contracts/braze/braze.schema.json (override the directory
+    with $BRAZE_CONTRACT_DIR): `Authorization: Bearer <key>`, `Content-Type: application/json`,
+    the request envelope (fatal: 400, nothing processed) and every attributes/events object
+    (non-fatal: 201 with errors [{type, input_array, index}], the other objects processed).
+    Events are recorded without deduplication, as Braze does. Rate limits are fixed windows
+    per endpoint; answers carry X-RateLimit-Limit/Remaining/Reset, and a 429 carries
+    X-RateLimit-Reset (epoch seconds).
+
+    \b
+    Fault SPEC: KIND[:key=value,...]
+      kinds  429 | 500 | 502 | 503 | timeout | reset | import-errors
+      keys   op=OPERATION     users_track | users_delete (default: all)
+             next=N           the next N matching requests
+             p=0.1            each matching request with this probability (seeded)
+             for=SECONDS      only during this long from start (a 429 storm)
+             seconds=S        timeout: hold the answer S seconds (default 30);
+                              429: when to come back (default: what is left of for=, else 1)
+             share=F          import-errors: share of a request's objects that fail
+                              with a per-object error (a partial success)
+             apply=true|false whether the request takes effect anyway
+                              (default: true for timeout, false otherwise)
+
+    \b
+    Examples:
+      activation simulate braze
+      activation simulate braze --port 0 --rate-limits off
+      activation simulate braze --seed 7 --fault 503:p=0.05 --fault import-errors:share=0.1
+      activation simulate braze --objects-per-request 50 --limit-mode total
+
+    \b
+    Rehearse a sync against it:
+      BRAZE_BASE_URL=http://127.0.0.1:8766 BRAZE_API_KEY=test activation sync --syncs syncs.braze.yml
+
+    \b
+    Admin endpoints (no API key, not rate limited):
+      GET  /__simulator/state        users with attributes, events (no dedupe) and
+                                     duplicate count, deletions, subscription changes,
+                                     requests per operation (?summary=1: counts only)
+      GET  /__simulator/stats        requests per operation and status, bytes
+      POST /__simulator/faults       {"faults": ["503:p=0.1"], "replace": false}
+      DELETE /__simulator/faults     remove every fault rule
+      POST /__simulator/rate-limits  {"mode": "off"} or {"mode": "production", "scale": 0.5}
+      POST /__simulator/reset        empty everything, restore the start-up faults
+    """
+    from activation.simulators.braze import BrazeSimulator
+
+    try:
+        simulator = BrazeSimulator(
+            host=host, port=port, seed=seed, rate_limits=rate_limits, rate_limit_scale=scale, faults=faults,
+            api_key=api_key, objects_per_request=objects_per_request, limit_mode=limit_mode,
+            array_max_length=array_max_length,
+        )
+
+        def ready() -> None:
+            click.echo(f"Braze simulator at {simulator.base_url}")
+            click.echo(f"  rate limits: {rate_limits}" + (f" x{scale:g}" if scale != 1 else "") +
+                       f"; {objects_per_request} objects {limit_mode.replace('_', ' ')}; seed {seed}; "
+                       f"faults: {', '.join(faults) or 'none'}")
+            click.echo(f"  state: {simulator.base_url}/__simulator/state   (Ctrl-C to stop)")
+
+        simulator.serve_forever(on_ready=ready)
+    except ConfigError as error:
+        raise ConfigProblem(str(error)) from None
+    click.echo("Braze simulator stopped.")
+
+
 def _simulated_lists(specs: tuple[str, ...], syncs_file: Path | None) -> dict[str, str]:
     """List id -> name from --list ID=NAME options and the Klaviyo list mappings of a syncs file."""
     lists: dict[str, str] = {}

@@ -21,4 +21,8 @@ def make_destination(sync: Sync) -> Destination:
         from activation.destinations.mailchimp import MailchimpDestination
 
         return MailchimpDestination(sync)
+    if kind == "braze":
+        from activation.destinations.braze import BrazeDestination
+
+        return BrazeDestination(sync)
     raise ConfigError(f"sync {sync.name}: destination type {kind!r} is not available yet")

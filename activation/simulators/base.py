@@ -246,6 +246,10 @@ class SimulatorServer:
             "RateLimit-Reset": str(decision.reset),
         }
 
+    def throttle_headers(self, retry_after: int) -> dict[str, str]:
+        """Headers of a 429 saying when to come back (``retry_after`` whole seconds from now)."""
+        return {"Retry-After": str(retry_after)}
+
     # ------------------------------------------------------------------ lifecycle
 
     @property
@@ -417,7 +421,7 @@ class SimulatorServer:
                     f"Request was throttled. Expected available in {decision.retry_after} second"
                     f"{'s' if decision.retry_after != 1 else ''}.",
                 )
-                reply.headers["Retry-After"] = str(decision.retry_after)
+                reply.headers.update(self.throttle_headers(decision.retry_after))
             elif rule is not None:
                 fault_name = rule.kind
                 faulty = await self._fault_reply(request, body, identified, rule)
@@ -447,7 +451,7 @@ class SimulatorServer:
             retry_after = rule.retry_after(self.faults.clock())
             reply = self.error_reply(429, "throttled", "Request was throttled.",
                                      f"Request was throttled. Expected available in {retry_after} seconds.")
-            reply.headers["Retry-After"] = str(retry_after)
+            reply.headers.update(self.throttle_headers(retry_after))
             return reply
         status = int(rule.kind)
         titles = {500: "A server error occurred.", 502: "Bad gateway.", 503: "Service unavailable."}

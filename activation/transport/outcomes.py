@@ -6,6 +6,8 @@ Statuses:
                   usually ``retryable``: the next run sends it again
     rejected      the ESP (or the packer) refused the record itself (invalid email,
                   too large); resending the same data will fail again until it changes
+    uncertain     a non-idempotent send whose fate is unknown (read timeout, 5xx): the ESP
+                  may have processed it and would count a resend twice; never resent
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Status = Literal["acknowledged", "failed", "rejected"]
+Status = Literal["acknowledged", "failed", "rejected", "uncertain"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,3 +39,7 @@ class RecordOutcome:
     @classmethod
     def rejected(cls, key: str, error_code: str, error_message: str, *, retryable: bool = False) -> RecordOutcome:
         return cls(key, "rejected", error_code, error_message, retryable)
+
+    @classmethod
+    def uncertain(cls, key: str, error_code: str, error_message: str) -> RecordOutcome:
+        return cls(key, "uncertain", error_code, error_message, False)
