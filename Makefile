@@ -17,6 +17,8 @@ export WAREHOUSE_PATH ?= $(CURDIR)/warehouse.duckdb
 DEMO_CUSTOMERS ?= 2000
 DEMO_DAYS ?= 30
 DEMO_SEED ?= 42
+# klaviyo | braze | mailchimp | webhook: the simulator `make demo` syncs into
+DEMO_DESTINATION ?= klaviyo
 HISTORY_DAYS ?= 7
 
 .PHONY: help venv demo generate build history lint test test-python clean
@@ -44,7 +46,7 @@ history: $(STAMP)  ## replay the last $(HISTORY_DAYS) days of segment membership
 
 demo: generate build history  ## generate sample data, build everything, replay a week of segment history, sync into the Klaviyo simulator, print a summary
 	$(BIN)/python scripts/demo_summary.py --db "$(WAREHOUSE_PATH)"
-	$(BIN)/python scripts/demo_sync.py --db "$(WAREHOUSE_PATH)"
+	$(BIN)/python scripts/demo_sync.py --db "$(WAREHOUSE_PATH)" --destination $(DEMO_DESTINATION)
 
 lint: $(STAMP)  ## sqlfluff lint of models, macros and tests (dbt templater)
 	WAREHOUSE_PATH=$(CURDIR)/target/lint.duckdb $(BIN)/sqlfluff lint models tests/dbt
