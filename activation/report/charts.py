@@ -469,7 +469,7 @@ def sync_history(data: SyncData) -> Markup:
         elif index % every == 0:
             parts.append(
                 f'<text class="x-tick" transform="translate({x + bar_w / 2 + 4:.1f} {base + 10}) rotate(-60)" '
-                f'text-anchor="end">{esc(short(label, 24))}</text>'
+                f'text-anchor="end" font-size="10">{esc(short(label, 22))}</text>'
             )
         parts.append("</g>")
     shared = f"; sync names without {prefix}" if prefix else ""

@@ -245,6 +245,22 @@ def test_sync_history_one_stack_per_run(doc: Node) -> None:
     assert "partial" in partial.all_text() and "dry_run" in runs[2].all_text()
 
 
+def test_sync_history_draws_the_40_most_recent_runs(tmp_path: Path) -> None:
+    db = make_report_warehouse(tmp_path / "w.duckdb")
+    with duckdb.connect(str(db)) as con:
+        con.execute(
+            "insert into activation.runs (run_id, sync_name, mode, destination, status, dry_run, full_resync, "
+            "started_at, sent, failed, unchanged) select 'more' || i, 'mailchimp_' || i, 'mirror_lists', "
+            "'mailchimp', 'succeeded', false, false, ? + i * interval 1 hour, i, 0, 100 from range(50) t(i)",
+            [AS_OF],
+        )
+    section = chart(parse(report_html(db)), "sync-history")
+    runs = section.one("svg").find_all("g", cls="run")
+    assert len(runs) == 40 and runs[-1].attrs["data-run-id"] == "more49"
+    assert "The 40 most recent of 53 runs are drawn." in section.one("p", cls="caption").text
+    assert section.one("svg").find_all("text", cls="x-tick"), "rotated tick labels for many runs"
+
+
 def test_header_has_as_of_generation_time_and_key_numbers(doc: Node) -> None:
     header = doc.one("header")
     assert header.one(data_field="as_of").text == "2026-11-20 12:00:00 UTC"
