@@ -47,6 +47,7 @@ history: $(STAMP)  ## replay the last $(HISTORY_DAYS) days of segment membership
 demo: generate build history  ## generate sample data, build everything, replay a week of segment history, sync into the Klaviyo simulator, print a summary
 	$(BIN)/python scripts/demo_summary.py --db "$(WAREHOUSE_PATH)"
 	$(BIN)/python scripts/demo_sync.py --db "$(WAREHOUSE_PATH)" --destination $(DEMO_DESTINATION)
+	$(BIN)/activation report --db "$(WAREHOUSE_PATH)" --out report.html
 
 lint: $(STAMP)  ## sqlfluff lint of models, macros and tests (dbt templater)
 	WAREHOUSE_PATH=$(CURDIR)/target/lint.duckdb $(BIN)/sqlfluff lint models tests/dbt

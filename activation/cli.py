@@ -673,3 +673,12 @@ def _register_sync_commands() -> None:
 
 
 _register_sync_commands()
+
+
+def _register_report_command() -> None:
+    from activation.report.command import report_command
+
+    main.add_command(report_command)
+
+
+_register_report_command()
