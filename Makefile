@@ -58,4 +58,4 @@ test-python: $(STAMP)  ## pytest only (unit tests, then dbt integration tests)
 test: lint test-python  ## everything CI runs: lint, then the pytest suite
 
 clean:  ## remove build output and the demo warehouse (keeps the virtualenv)
-	rm -rf target logs warehouse.duckdb warehouse.duckdb.wal data generated
+	rm -rf target logs warehouse.duckdb warehouse.duckdb.wal data generated report.html

@@ -56,7 +56,8 @@ def main() -> None:
     plan      show what a sync would change, without sending
     status    recent runs and their counts
     preview   render an email template for a contact or a seeded scenario
-    simulate  run a local stand-in for an ESP's API to rehearse, test and benchmark against
+    report    write a self-contained HTML report: segment sizes, entries/exits, RFM, funnel, syncs
+    simulate  run a local stand-in for an ESP's API (Klaviyo, Braze, Mailchimp, webhook)
 
     Exports are dbt models (models/exports/); activation reads them and keeps its own state
     (runs, journal, per-record sync state) in the warehouse schema `activation`.
