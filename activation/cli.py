@@ -364,3 +364,12 @@ def _register_sync_commands() -> None:
 
 
 _register_sync_commands()
+
+
+def _register_ops_commands() -> None:
+    from activation.exposures import exposures_command
+
+    main.add_command(exposures_command)
+
+
+_register_ops_commands()
