@@ -368,7 +368,9 @@ _register_sync_commands()
 
 def _register_ops_commands() -> None:
     from activation.exposures import exposures_command
+    from activation.scheduled import run_command
 
+    main.add_command(run_command)
     main.add_command(exposures_command)
 
 
