@@ -360,7 +360,7 @@ def run_command(
             report["message"] = message
         if code not in (OK, PARTIAL):  # a partial run alerts only above failed_share (collected by _sync)
             alerts.insert(0, Alert("failure", f"{OUTCOMES.get(code, 'failed')}: {message}".rstrip(": ")))
-        report["alerts"] = _send_alerts(settings, alerts, code, report_path, say)
+        report["alerts"] = _send_alerts(settings, alerts, code, report_path)
         report["finished_at"] = datetime.now(UTC).isoformat()
         report["duration_seconds"] = round(time.monotonic() - started, 3)
         _write_report(report_path, report)
@@ -400,14 +400,15 @@ def _sync(
     return code, entries
 
 
-def _send_alerts(settings: Alerts, alerts: list[Alert], code: int, report_path: Path, say: Any) -> list[dict[str, Any]]:
+def _send_alerts(settings: Alerts, alerts: list[Alert], code: int, report_path: Path) -> list[dict[str, Any]]:
     if not alerts:
         return []
     for alert in alerts:
-        say(f"ALERT [{alert.kind}] {alert.summary.splitlines()[0]}")
+        click.echo(f"ALERT [{alert.kind}] {alert.summary.splitlines()[0]}", err=True)
     message = payload(alerts, exit_code=code, outcome=OUTCOMES.get(code, "failed"), report_path=str(report_path))
     delivery = post(settings, message)
-    say(f"  alert posted to ${settings.webhook_url_env}" if delivery["delivered"] else f"  alert {delivery['error']}")
+    click.echo(f"  alert posted to ${settings.webhook_url_env}" if delivery["delivered"]
+               else f"  alert {delivery['error']}", err=True)
     return [{**alert.as_dict(), **delivery} for alert in alerts]
 
 
