@@ -57,7 +57,7 @@ from activation.db import Warehouse
 from activation.errors import ActivationError, ConfigError
 from activation.state import StateStore
 
-LOCKED, DATA_QUALITY, INTERNAL = 5, 6, 70
+LOCKED, DATA_QUALITY, INTERNAL, INTERRUPTED = 5, 6, 70, 130
 OUTCOMES = {
     OK: "success",
     PARTIAL: "partial: some records failed",
@@ -67,6 +67,7 @@ OUTCOMES = {
     LOCKED: "another run holds the lock",
     DATA_QUALITY: "data-quality stop",
     INTERNAL: "internal error",
+    INTERRUPTED: "interrupted",
 }
 LOG_TAIL_CHARS = 4000
 FAILED_STATUSES = {"error", "fail", "runtime error"}
@@ -304,7 +305,8 @@ def run_command(
     settings = Alerts()
     syncs: SyncsFile | None = None
     selected: list[Sync] = []
-    code, message = OK, ""
+    code: int | None = None  # still None in `finally`: interrupted (Ctrl-C), reported as such
+    message = ""
     alerts: list[Alert] = []
     try:
         try:
@@ -323,6 +325,8 @@ def run_command(
         except Timeout:
             raise Stop(LOCKED, f"another `activation run` holds {lock_path(db_path)}: this run did nothing "
                        "(it is still running, or the schedule is faster than a run)") from None
+        except OSError as error:
+            raise Stop(CONFIG, f"cannot create the lock file {lock_path(db_path)}: {error}") from None
         try:
             selectors = list(dict.fromkeys(f"+{sync.source}" for sync in selected))
             if selectors:
@@ -354,6 +358,8 @@ def run_command(
         code, message = INTERNAL, f"{type(error).__name__}: {error}"
         traceback.print_exc()
     finally:
+        if code is None:
+            code, message = INTERRUPTED, "interrupted"
         report["exit_code"] = code
         report["outcome"] = OUTCOMES.get(code, "failed")
         if message:
