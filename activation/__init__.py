@@ -18,6 +18,9 @@ Modules:
     planner         the SQL plan of a run: ADD / CHANGE / REMOVE / RETRY / UNCHANGED per record
     engine          runs a sync: resume, plan, circuit breaker, send from the journal, commit per batch
     commands        ``activation sync | plan | status``
+    scheduled       ``activation run``: lock, dbt source freshness and build, sync, alerts, run report
+    alerts          when a scheduled run alerts, and the Slack-compatible webhook message
+    exposures       ``activation exposures``: one dbt exposure per sync, generated from syncs.yml
     destinations/   one module per ESP behind one small interface (``destinations.base``)
     failpoints      named crash points for the crash-resume tests
     transport/      the HTTP layer shared by every destination (limits, packing, rate limiting,

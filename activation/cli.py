@@ -52,12 +52,14 @@ def main() -> None:
     """Activation: get warehouse data into emails, safely.
 
     \b
+    run       the scheduled run: dbt build what the syncs need, stop on failed tests, then sync
     sync      send what changed in the exports to the ESPs (syncs.yml declares what goes where)
     plan      show what a sync would change, without sending
     status    recent runs and their counts
     preview   render an email template for a contact or a seeded scenario
     report    write a self-contained HTML report: segment sizes, entries/exits, RFM, funnel, syncs
     simulate  run a local stand-in for an ESP's API (Klaviyo, Braze, Mailchimp, webhook)
+    exposures generate the dbt exposures of the syncs (models/exposures/syncs.yml)
 
     Exports are dbt models (models/exports/); activation reads them and keeps its own state
     (runs, journal, per-record sync state) in the warehouse schema `activation`.
@@ -683,3 +685,13 @@ def _register_report_command() -> None:
 
 
 _register_report_command()
+
+def _register_ops_commands() -> None:
+    from activation.exposures import exposures_command
+    from activation.scheduled import run_command
+
+    main.add_command(run_command)
+    main.add_command(exposures_command)
+
+
+_register_ops_commands()

@@ -18,7 +18,7 @@ from typing import Any
 
 import click
 
-from activation.config import DEFAULT_SYNCS_FILE, SyncsFile, load_syncs
+from activation.config import DEFAULT_SYNCS_FILE, Sync, SyncsFile, load_syncs
 from activation.db import DEFAULT_WAREHOUSE, Warehouse, default_warehouse_path
 from activation.destinations import make_destination
 from activation.engine import Engine, RunResult
@@ -110,34 +110,15 @@ def sync_command(
         syncs, warehouse, store = _open(syncs_path, db_path)
     except ConfigError as error:
         raise Fail(str(error), CONFIG) from None
-    results: list[dict[str, Any]] = []
-    code = OK
     with warehouse:
-        engine = Engine(warehouse, store, syncs.exports_schema, make_destination, progress=output == "text")
         try:
             selected = syncs.select(list(names))
         except ConfigError as error:
             raise Fail(str(error), CONFIG) from None
-        for sync in selected:
-            try:
-                result = engine.run(sync, dry_run=dry_run, full_resync=full_resync, force_removals=force_removals)
-            except CircuitBreakerTripped as error:
-                results.append({"sync_name": sync.name, "status": "aborted", "error": str(error)})
-                code = max(code, BREAKER)
-                continue
-            except ConfigError as error:
-                results.append({"sync_name": sync.name, "status": "config_error", "error": str(error)})
-                code = max(code, CONFIG)
-                continue
-            except DestinationError as error:
-                results.append({"sync_name": sync.name, "status": "failed", "error": str(error)})
-                code = max(code, DESTINATION)
-                continue
-            results.append(result.as_dict())
-            if result.failed:
-                code = max(code, PARTIAL)
-            if output == "text":
-                click.echo(_describe_run(result))
+        code, results = run_syncs(
+            syncs, warehouse, store, selected, dry_run=dry_run, full_resync=full_resync,
+            force_removals=force_removals, text=output == "text",
+        )
     if output == "json":
         click.echo(json.dumps({"exit_code": code, "runs": results}, indent=2, default=str))
     else:
@@ -146,6 +127,47 @@ def sync_command(
                 click.echo(f"{entry['sync_name']}: {entry['status'].upper()}: {entry['error']}", err=True)
     if code:
         raise SystemExit(code)
+
+
+def run_syncs(
+    syncs: SyncsFile,
+    warehouse: Warehouse,
+    store: StateStore,
+    selected: list[Sync],
+    *,
+    dry_run: bool = False,
+    full_resync: bool = False,
+    force_removals: bool = False,
+    text: bool = True,
+) -> tuple[int, list[dict[str, Any]]]:
+    """Run `selected` one after the other; the exit code and one entry per sync (a run or its error).
+
+    `sync` and the scheduled `run` share it. With `text`, each finished run is described on stdout.
+    """
+    results: list[dict[str, Any]] = []
+    code = OK
+    engine = Engine(warehouse, store, syncs.exports_schema, make_destination, progress=text)
+    for sync in selected:
+        try:
+            result = engine.run(sync, dry_run=dry_run, full_resync=full_resync, force_removals=force_removals)
+        except CircuitBreakerTripped as error:
+            results.append({"sync_name": sync.name, "status": "aborted", "error": str(error)})
+            code = max(code, BREAKER)
+            continue
+        except ConfigError as error:
+            results.append({"sync_name": sync.name, "status": "config_error", "error": str(error)})
+            code = max(code, CONFIG)
+            continue
+        except DestinationError as error:
+            results.append({"sync_name": sync.name, "status": "failed", "error": str(error)})
+            code = max(code, DESTINATION)
+            continue
+        results.append(result.as_dict())
+        if result.failed:
+            code = max(code, PARTIAL)
+        if text:
+            click.echo(_describe_run(result))
+    return code, results
 
 
 def _describe_run(result: RunResult) -> str:

@@ -111,6 +111,55 @@ class EventSpec(Strict):
     properties: dict[str, str] = Field(default_factory=dict, description="Event property -> source column.")
 
 
+class Owner(Strict):
+    """Who answers for a sync (the owner of its dbt exposure)."""
+
+    name: str | None = None
+    email: str | None = None
+
+    @model_validator(mode="after")
+    def _something(self) -> Owner:
+        if not (self.name or self.email):
+            raise ValueError("owner needs a name or an email")
+        return self
+
+
+DEFAULT_OWNER = Owner(name="data-platform")
+
+
+class Alerts(Strict):
+    """When `activation run` posts an alert, and where (the webhook URL comes from an environment variable)."""
+
+    webhook_url_env: str | None = Field(
+        default="ACTIVATION_ALERT_WEBHOOK",
+        description="NAME of the environment variable holding the webhook URL (unset: alerts are only logged).",
+    )
+    failed_share: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=0.05, description="Alert when a sync's failed records exceed this share of the records sent."
+    )
+    change_factor: Annotated[float, Field(ge=1)] = Field(
+        default=3, description="mirror_lists: alert when planned add + remove exceeds this many times the median."
+    )
+    min_change: Annotated[int, Field(ge=0)] = Field(
+        default=50, description="mirror_lists: ... and exceeds this absolute number of changes."
+    )
+    history_runs: Annotated[int, Field(ge=1)] = Field(
+        default=10, description="mirror_lists: the median is over this many previous runs of the sync."
+    )
+    min_history_runs: Annotated[int, Field(ge=1)] = Field(
+        default=3, description="mirror_lists: no change alert until the sync has this many previous runs."
+    )
+
+    @field_validator("webhook_url_env")
+    @classmethod
+    def _env_name(cls, value: str | None) -> str | None:
+        if value is not None and not ENV_NAME.match(value):
+            raise ValueError(
+                "must be the NAME of an environment variable (e.g. ACTIVATION_ALERT_WEBHOOK), never the URL itself"
+            )
+        return value
+
+
 class Sync(Strict):
     name: str
     description: str = ""
@@ -133,6 +182,7 @@ class Sync(Strict):
     mapping_version: int = Field(
         default=1, ge=1, description="Bump to resend every record (e.g. the destination's field semantics changed)."
     )
+    owner: Owner | None = Field(default=None, description="Who answers for the sync; default: the file's owner.")
 
     @field_validator("name")
     @classmethod
@@ -187,6 +237,8 @@ class SyncsFile(Strict):
     version: Literal[1] = 1
     exports_schema: str = "exports"
     state_schema: str = "activation"
+    owner: Owner = Field(default=DEFAULT_OWNER, description="Default owner of every sync (its dbt exposure).")
+    alerts: Alerts = Alerts()
     syncs: list[Sync]
 
     @model_validator(mode="after")
@@ -196,6 +248,9 @@ class SyncsFile(Strict):
         if duplicates:
             raise ValueError(f"sync names must be unique; declared twice: {', '.join(duplicates)}")
         return self
+
+    def owner_of(self, sync: Sync) -> Owner:
+        return sync.owner or self.owner
 
     def select(self, names: list[str] | None) -> list[Sync]:
         if not names:
