@@ -686,6 +686,7 @@ def _register_report_command() -> None:
 
 _register_report_command()
 
+
 def _register_ops_commands() -> None:
     from activation.exposures import exposures_command
     from activation.scheduled import run_command
