@@ -1,0 +1,60 @@
+"""Smoke tests of the benchmark scripts' building blocks (the benchmarks themselves run outside `make test`)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+import yaml
+
+from activation.config import Mode, load_syncs
+from activation.simulators.rehearsal import SYNCS_FILES
+from bench import floor, peer_drt
+
+
+@pytest.mark.dbt
+def test_floor_engine_build_reproduces_the_dbt_built_row_counts(built_warehouse, tmp_path):
+    """The compiled SQL of every model, run by DuckDB alone in DAG order, gives dbt's row count for each model."""
+    warehouse, work, _ = built_warehouse
+    manifest = json.loads((work / "target" / "manifest.json").read_text())
+    models = floor.models_in_dag_order(manifest)
+    position = {node["unique_id"]: i for i, node in enumerate(models)}
+    for node in models:
+        for parent in node["depends_on"]["nodes"]:
+            assert position.get(parent, -1) < position[node["unique_id"]], (parent, node["unique_id"])
+    copy = tmp_path / floor.WAREHOUSE  # the same file name: compiled SQL names the catalog "warehouse"
+    shutil.copy(warehouse, copy)
+    built = floor.engine_build(copy, models)
+    assert set(built["per_model"]) == {node["name"] for node in models}
+    assert floor.row_counts(copy, models) == floor.row_counts(warehouse, models)
+
+
+def test_floor_materializes_views_as_views_and_everything_else_as_tables():
+    node = {"compiled_code": "select 1 as x -- trailing comment;\n", "relation_name": '"w"."s"."m"',
+            "config": {"materialized": "incremental"}}
+    assert floor.statement(node) == 'create or replace table "w"."s"."m" as (\nselect 1 as x -- trailing comment\n)'
+    assert floor.statement({**node, "config": {"materialized": "view"}}).startswith('create or replace view "w"."s"."m"')
+
+
+def test_peer_drt_project_selects_the_columns_activation_sends(tmp_path):
+    sync = next(s for s in load_syncs(SYNCS_FILES["klaviyo"]).syncs if s.mode is Mode.UPSERT_PROFILES)
+    sql = peer_drt.drt_model_sql(sync.fields)
+    assert sql.startswith('select "email", "contact_key" as "external_id", "first_name", "last_viewed_product_id"')
+    project, home = peer_drt.write_drt_project(tmp_path, tmp_path / "export.duckdb", sql, rps=0, batch_size=100)
+    definition = yaml.safe_load((project / "syncs" / "klaviyo_profiles.yml").read_text())
+    assert definition["model"] == sql and definition["destination"]["type"] == "klaviyo"
+    assert definition["sync"]["rate_limit"] == {"requests_per_second": 0}
+    assert yaml.safe_load((home / ".drt" / "profiles.yml").read_text())["bench"]["type"] == "duckdb"
+
+
+def test_peer_drt_counts_requests_per_pass_and_the_time_production_limits_imply():
+    before = {"create_profile": {"requests": 10, "bytes_in": 100, "statuses": {"201": 10}}}
+    after = {"create_profile": {"requests": 25, "bytes_in": 300, "statuses": {"201": 10, "409": 15}},
+             "update_profile": {"requests": 15, "bytes_in": 150, "statuses": {"200": 15}}}
+    sent = peer_drt.delta(before, after)
+    assert sent == {"create_profile": {"requests": 15, "bytes_in": 200, "statuses": {"409": 15}},
+                    "update_profile": {"requests": 15, "bytes_in": 150, "statuses": {"200": 15}}}
+    rates = peer_drt.steady_rates()
+    assert rates["create_profile"] == pytest.approx(750 / 60) and rates["bulk_import_profiles"] == pytest.approx(150 / 60)
+    assert peer_drt.steady_seconds({"create_profile": {"requests": 1500}}, rates) == pytest.approx(120)
