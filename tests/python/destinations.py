@@ -58,6 +58,8 @@ class DestinationHarness:
     syncs_file: Path
     # events sent at most once: an interrupted send is recorded uncertain, never resent
     at_most_once = False
+    # the simulator's operation (for op= in a fault rule) that receives events
+    event_operation: str
 
     def __init__(self) -> None:
         self.syncs: SyncsFile = load_syncs(self.syncs_file)
@@ -123,6 +125,7 @@ class DestinationHarness:
 
 class KlaviyoHarness(DestinationHarness):
     name = "klaviyo"
+    event_operation = "create_event"
     syncs_file = PROJECT_DIR / "syncs.yml"
     api_key = "pk_test_secret_value"
     sim: KlaviyoSimulator | None
@@ -164,6 +167,7 @@ class KlaviyoHarness(DestinationHarness):
 
 class BrazeHarness(DestinationHarness):
     name = "braze"
+    event_operation = "users_track"
     syncs_file = PROJECT_DIR / "syncs.braze.yml"
     at_most_once = True
     sim: BrazeSimulator | None
@@ -228,6 +232,7 @@ class BrazeHarness(DestinationHarness):
 
 class MailchimpHarness(DestinationHarness):
     name = "mailchimp"
+    event_operation = "create_member_event"
     syncs_file = PROJECT_DIR / "syncs.mailchimp.yml"
     at_most_once = True
     sim: MailchimpSimulator | None
@@ -277,6 +282,7 @@ class MailchimpHarness(DestinationHarness):
 
 class WebhookHarness(DestinationHarness):
     name = "webhook"
+    event_operation = "deliver"
     syncs_file = PROJECT_DIR / "syncs.webhook.yml"
     secret = "webhook-test-secret"
     sim: WebhookSimulator | None
