@@ -291,9 +291,16 @@ class MailchimpDestination(Destination):
             if tag not in self._tag_ids and create:
                 response = self.transport.send("tags", "POST", f"{API}/lists/{self.list_id}/segments",
                                                content=_dumps({"name": tag, "static_segment": []}))
-                if response.status_code != 200:
+                if response.status_code == 200:
+                    self._tag_ids[tag] = int(response.json()["id"])
+                elif response.status_code == 400 and "already exists" in self._problem(response)[1]:
+                    # an earlier attempt created it and its answer was lost (the transport retried): look it up
+                    self._tag_ids = {entry["name"]: int(entry["id"])
+                                     for entry in self._paged("tags", "segments", "segments", {"type": "static"})}
+                    if tag not in self._tag_ids:
+                        self._raise_for_setup(response, f"tag {tag!r}")
+                else:
                     self._raise_for_setup(response, f"tag {tag!r}")
-                self._tag_ids[tag] = int(response.json()["id"])
             return self._tag_ids.get(tag)
 
     def _paged(self, endpoint: str, resource: str, key: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:

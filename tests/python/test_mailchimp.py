@@ -313,6 +313,19 @@ def test_removing_a_tag_that_does_not_exist_sends_nothing(sim):
     assert sim.stats.count("batch_segment_members") == 0 and sim.stats.count("create_segment") == 0
 
 
+def test_a_tag_whose_creation_answer_was_lost_is_looked_up_not_failed(sim):
+    """The POST that creates a tag reached Mailchimp but its answer was lost (a reset); the transport's
+    retry is then refused with "already exists". The tag is there: use it, do not fail the run."""
+    sim.faults.add("reset:op=create_segment,next=1,apply=true")
+    destination = MailchimpDestination(make_sync("mirror_lists", segment="s", lists={"vip": "VIP"}))
+    destination.transport._backoff = lambda state: 0.01
+    outcomes = send_all(destination, Mode.MIRROR_LISTS, "ADD", [membership(1, "a@example.com", "VIP")])
+    assert outcomes["c1|VIP"].status == "acknowledged"
+    assert sim.stats.count("create_segment", 400) == 1, "the retry met the tag the lost request created"
+    assert sim.state.tag_members(AUDIENCE, "VIP") == {"a@example.com"}
+    assert [t["name"] for t in sim.state.snapshot()["audiences"][0]["tags"]] == ["VIP"]
+
+
 def test_an_address_that_cannot_be_a_member_is_not_tagged_and_says_why(sim):
     sim.state.add_member(AUDIENCE, "archived@example.com", status="cleaned", archived=True)
     destination = MailchimpDestination(make_sync("mirror_lists", segment="s", lists={"vip": "VIP"}))
