@@ -37,6 +37,7 @@ from activation.simulators.base import SimulatorServer
 from activation.simulators.braze import BrazeSimulator
 from activation.simulators.klaviyo import KlaviyoSimulator
 from activation.simulators.mailchimp import MailchimpSimulator
+from activation.simulators.mailchimp_state import subscriber_hash
 from activation.simulators.webhook import WebhookSimulator
 from dbt_runner import PROJECT_DIR
 
@@ -114,6 +115,10 @@ class DestinationHarness:
 
     def erased(self) -> set[str]:
         raise NotImplementedError
+
+    def erasure_asked(self, emails: set[str]) -> set[str]:
+        """Which of these addresses the ESP was asked (and accepted) to erase, whether or not it held them."""
+        return {email for email in emails if email.lower() in self.erased()}
 
     def subscription_changes(self) -> int:
         raise NotImplementedError
@@ -273,6 +278,13 @@ class MailchimpHarness(DestinationHarness):
     def erased(self) -> set[str]:
         assert self.sim is not None
         return self.sim.state.permanently_deleted(self.audience)
+
+    def erasure_asked(self, emails: set[str]) -> set[str]:
+        """Mailchimp keeps nothing for an address it never had (404): read the answered requests."""
+        assert self.sim is not None
+        answered = {record.path.split("/")[-3] for record in self.sim.stats.recent("delete_member_permanent")
+                    if record.status in (204, 404)}
+        return {email for email in emails if subscriber_hash(email) in answered}
 
     def subscription_changes(self) -> int:
         assert self.sim is not None

@@ -366,6 +366,8 @@ def test_deletion_erases_and_tombstones(warehouse, destination):
     )
     assert sync(warehouse, syncs=destination.syncs_file).returncode == 0
     assert email.lower() in destination.erased()
+    requested = {e for (e,) in query(warehouse, "select email from exports.export_deletion_requests")}
+    assert len(requested) > 1 and destination.erasure_asked(requested) == requested, "every request reaches the ESP"
     assert destination.profile(email) is None
     assert all(email.lower() not in members for members in destination.memberships().values())
     assert_converged(warehouse, destination)
