@@ -11,7 +11,7 @@ case for any ESP.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -105,3 +105,22 @@ class Destination(ABC):
 
     def close(self) -> None:
         """Release connections."""
+
+
+def grouped_batches(
+    mode: Mode, operation: str, records: Iterable[JournalRecord], group_of: Callable[[JournalRecord], str], size: int
+) -> Iterator[Batch]:
+    """Batches of at most `size` records that share a group (a list, a tag): one request each."""
+    groups: dict[str, list[JournalRecord]] = {}
+    for record in records:
+        groups.setdefault(group_of(record), []).append(record)
+    for group, members in groups.items():
+        for start in range(0, len(members), size):
+            yield Batch(mode, operation, members[start : start + size], group=group)
+
+
+def single_batches(mode: Mode, operation: str, records: Iterable[JournalRecord]) -> Iterator[Batch]:
+    """One record per batch (endpoints that take one event or one deletion per request)."""
+    for record in records:
+        yield Batch(mode, operation, [record])
+

@@ -32,7 +32,7 @@ from typing import Any
 import httpx
 
 from activation.config import Mode, NullPolicy, Sync
-from activation.destinations.base import Batch, Destination, JournalRecord, Outcome
+from activation.destinations.base import Batch, Destination, JournalRecord, Outcome, grouped_batches, single_batches
 from activation.errors import BatchRejected, ConfigError, DestinationError, TransportError
 from activation.transport.batching import pack
 from activation.transport.client import Transport
@@ -110,16 +110,16 @@ class KlaviyoDestination(Destination):
         if mode is Mode.UPSERT_PROFILES or (mode is Mode.MIRROR_LISTS and operation != "REMOVE"):
             yield from self._import_batches(mode, operation, records)
         elif mode is Mode.MIRROR_LISTS:
-            by_list: dict[str, list[JournalRecord]] = {}
-            for record in records:
-                by_list.setdefault(record.record_key.rsplit("|", 1)[-1], []).append(record)
-            limit = LIMITS.get("list_remove").max_records
-            for list_id, members in by_list.items():
-                for start in range(0, len(members), limit):
-                    yield Batch(mode, operation, members[start : start + limit], group=list_id)
+            yield from grouped_batches(
+                mode, operation, records, self._list_of, LIMITS.get("list_remove").max_records
+            )
         else:
-            for record in records:
-                yield Batch(mode, operation, [record])
+            yield from single_batches(mode, operation, records)
+
+    @staticmethod
+    def _list_of(record: JournalRecord) -> str:
+        """The list id of a membership record (its key is contact_key|list_id)."""
+        return record.record_key.rsplit("|", 1)[-1]
 
     def send(self, batch: Batch) -> list[Outcome]:
         try:

@@ -67,7 +67,14 @@ from typing import Any
 import httpx
 
 from activation.config import Mode, NullPolicy, Sync
-from activation.destinations.base import Batch, Destination, JournalRecord, Outcome
+from activation.destinations.base import (
+    Batch,
+    Destination,
+    JournalRecord,
+    Outcome,
+    grouped_batches,
+    single_batches,
+)
 from activation.errors import BatchRejected, ConfigError, DestinationError, RequestFailed, TransportError
 from activation.transport.batching import pack
 from activation.transport.client import Transport
@@ -218,15 +225,9 @@ class MailchimpDestination(Destination):
         if mode is Mode.UPSERT_PROFILES:
             yield from self._upsert_batches(mode, operation, records)
         elif mode is Mode.MIRROR_LISTS:
-            by_tag: dict[str, list[JournalRecord]] = {}
-            for record in records:
-                by_tag.setdefault(self._tag_of(record), []).append(record)
-            for tag, members in by_tag.items():
-                for start in range(0, len(members), MAX_MEMBERS):
-                    yield Batch(mode, operation, members[start : start + MAX_MEMBERS], group=tag)
+            yield from grouped_batches(mode, operation, records, self._tag_of, MAX_MEMBERS)
         else:
-            for record in records:
-                yield Batch(mode, operation, [record])
+            yield from single_batches(mode, operation, records)
 
     def send(self, batch: Batch) -> list[Outcome]:
         try:
