@@ -9,7 +9,7 @@ failed to render.
 from __future__ import annotations
 
 import html
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -333,9 +333,8 @@ def simulate_klaviyo_command(
             click.echo(f"Klaviyo simulator (revision 2026-07-15) at {simulator.base_url}")
             click.echo(f"  rate limits: {rate_limits}" + (f" x{scale:g}" if scale != 1 else "") +
                        f"; seed {seed}; faults: {', '.join(faults) or 'none'}")
-            click.echo(f"  state: {simulator.base_url}/__simulator/state   (Ctrl-C to stop)")
 
-        simulator.serve_forever(on_ready=ready)
+        _serve(simulator, ready)
     except ConfigError as error:
         raise ConfigProblem(str(error)) from None
     click.echo("Klaviyo simulator stopped.")
@@ -426,9 +425,8 @@ def simulate_mailchimp_command(
             click.echo(f"  rehearse a sync: MAILCHIMP_BASE_URL={simulator.base_url} MAILCHIMP_API_KEY=key-us1")
             click.echo(f"  audiences: {', '.join(audiences) or 'none (add --audience ID)'}; connection limit: "
                        f"{connection_limit or 'off'}; seed {seed}; faults: {', '.join(faults) or 'none'}")
-            click.echo(f"  state: {simulator.base_url}/__simulator/state   (Ctrl-C to stop)")
 
-        simulator.serve_forever(on_ready=ready)
+        _serve(simulator, ready)
     except ConfigError as error:
         raise ConfigProblem(str(error)) from None
     click.echo("Mailchimp simulator stopped.")
@@ -546,9 +544,8 @@ def simulate_braze_command(
             click.echo(f"  rate limits: {rate_limits}" + (f" x{scale:g}" if scale != 1 else "") +
                        f"; {objects_per_request} objects {limit_mode.replace('_', ' ')}; seed {seed}; "
                        f"faults: {', '.join(faults) or 'none'}")
-            click.echo(f"  state: {simulator.base_url}/__simulator/state   (Ctrl-C to stop)")
 
-        simulator.serve_forever(on_ready=ready)
+        _serve(simulator, ready)
     except ConfigError as error:
         raise ConfigProblem(str(error)) from None
     click.echo("Braze simulator stopped.")
@@ -659,12 +656,21 @@ def simulate_webhook_command(
             click.echo(f"Webhook receiver at {simulator.base_url}{path or '/'} (secret from ${secret_env})")
             click.echo(f"  rate limit: {', '.join(rate_limit) or 'none'}; seed {seed}; "
                        f"faults: {', '.join(faults) or 'none'}")
-            click.echo(f"  state: {simulator.base_url}/__simulator/state   (Ctrl-C to stop)")
 
-        simulator.serve_forever(on_ready=ready)
+        _serve(simulator, ready)
     except ConfigError as error:
         raise ConfigProblem(str(error)) from None
     click.echo("Webhook simulator stopped.")
+
+
+def _serve(simulator: Any, announce: Callable[[], None]) -> None:
+    """Run `simulator` until Ctrl-C; once it listens, print `announce`'s lines and where its state is."""
+
+    def ready() -> None:
+        announce()
+        click.echo(f"  state: {simulator.base_url}/__simulator/state   (Ctrl-C to stop)")
+
+    simulator.serve_forever(on_ready=ready)
 
 
 def _register_sync_commands() -> None:
