@@ -232,6 +232,35 @@ def _shown(path: Path) -> str:
         return str(path)
 
 
+def _listen_options(default_port: int) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--host and --port of a simulator command."""
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        command = click.option(
+            "--port", type=click.IntRange(0, 65535), default=default_port, show_default=True,
+            help="Port to listen on (0: any free port).",
+        )(command)
+        return click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")(command)
+
+    return decorate
+
+
+_seed_option = click.option(
+    "--seed", type=int, default=0, show_default=True,
+    help="Seed of the fault injection (same seed, same requests: same faults).",
+)
+_rate_limit_scale_option = click.option(
+    "--rate-limit-scale", "scale", type=click.FloatRange(min=0, min_open=True), default=1.0, show_default=True,
+    help="Multiply every rate limit (0.1: ten times stricter).",
+)
+
+
+def _fault_option(
+    help_text: str = "A fault rule KIND[:key=value,...] (repeatable); see below.",
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    return click.option("--fault", "faults", multiple=True, metavar="SPEC", help=help_text)
+
+
 @main.group("simulate", context_settings=CONTEXT, short_help="Run a local ESP or webhook simulator.")
 def simulate_group() -> None:
     """Run a local HTTP stand-in for an ESP's API until Ctrl-C.
@@ -244,17 +273,12 @@ def simulate_group() -> None:
 
 
 @simulate_group.command("klaviyo", context_settings=CONTEXT, short_help="Simulate Klaviyo's API (revision 2026-07-15).")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
-              help="Port to listen on (0: any free port).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fault injection (same seed, "
-              "same requests: same faults).")
+@_listen_options(8765)
+@_seed_option
 @click.option("--rate-limits", "rate_limits", type=click.Choice(["production", "off"]), default="production",
               show_default=True, help="production: the contract's limits per operation; off: no limits (benchmarks).")
-@click.option("--rate-limit-scale", "scale", type=click.FloatRange(min=0, min_open=True), default=1.0,
-              show_default=True, help="Multiply every rate limit (0.1: ten times stricter).")
-@click.option("--fault", "faults", multiple=True, metavar="SPEC",
-              help="A fault rule KIND[:key=value,...] (repeatable); see below.")
+@_rate_limit_scale_option
+@_fault_option()
 @click.option("--api-key", metavar="KEY", help="Accept only this private key (default: any 'Klaviyo-API-Key ...').")
 @click.option("--any-revision", is_flag=True, help="Accept any well-formed revision header (e.g. a client pinned "
               "to 2024-10-15); bodies are still checked against 2026-07-15.")
@@ -341,13 +365,9 @@ def simulate_klaviyo_command(
 
 
 @simulate_group.command("mailchimp", context_settings=CONTEXT, short_help="Simulate Mailchimp's Marketing API (3.0).")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8766, show_default=True,
-              help="Port to listen on (0: any free port).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fault injection (same seed, "
-              "same requests: same faults).")
-@click.option("--fault", "faults", multiple=True, metavar="SPEC",
-              help="A fault rule KIND[:key=value,...] (repeatable); see below.")
+@_listen_options(8766)
+@_seed_option
+@_fault_option()
 @click.option("--api-key", metavar="KEY", help="Accept only this API key as the Basic password (default: any).")
 @click.option("--audience", "audience_specs", multiple=True, metavar="ID[=NAME]",
               help="An audience (list) the account has (repeatable), e.g. --audience aud1=Shop.")
@@ -452,18 +472,13 @@ def _simulated_audiences(specs: tuple[str, ...], syncs_file: Path | None) -> dic
 
 @simulate_group.command("braze", context_settings=CONTEXT,
                         short_help="Simulate Braze's /users/track and /users/delete.")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8766, show_default=True,
-              help="Port to listen on (0: any free port).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fault injection (same seed, "
-              "same requests: same faults).")
+@_listen_options(8767)
+@_seed_option
 @click.option("--rate-limits", "rate_limits", type=click.Choice(["production", "off"]), default="production",
               show_default=True, help="production: /users/track 3,000 per 3 s, /users/delete 20,000 per minute; "
               "off: no limits (benchmarks).")
-@click.option("--rate-limit-scale", "scale", type=click.FloatRange(min=0, min_open=True), default=1.0,
-              show_default=True, help="Multiply every rate limit (0.1: ten times stricter).")
-@click.option("--fault", "faults", multiple=True, metavar="SPEC",
-              help="A fault rule KIND[:key=value,...] (repeatable); see below.")
+@_rate_limit_scale_option
+@_fault_option()
 @click.option("--api-key", metavar="KEY", help="Accept only this REST API key (default: any 'Bearer ...').")
 @click.option("--objects-per-request", type=click.IntRange(1, 1000), default=75, show_default=True,
               help="Most objects per /users/track array (MAU plans: 50).")
@@ -572,19 +587,16 @@ def _simulated_lists(specs: tuple[str, ...], syncs_file: Path | None) -> dict[st
                         short_help="Receive signed webhook batches (the webhook destination).")
 @click.option("--secret-env", "secret_env", default="WEBHOOK_SECRET", show_default=True, metavar="NAME",
               help="Environment variable holding the signing secret (the sync's credentials.secret).")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--port", type=click.IntRange(0, 65535), default=8770, show_default=True,
-              help="Port to listen on (0: any free port).")
+@_listen_options(8770)
 @click.option("--path", metavar="PATH", help="Accept deliveries only at this path (default: any path).")
 @click.option("--tolerance", type=click.FloatRange(min=0), default=300, show_default=True,
               help="Seconds an X-Timestamp may be away from now before it is refused as stale (401).")
-@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fault injection.")
+@_seed_option
 @click.option("--rate-limit", "rate_limit", multiple=True, metavar="N/UNIT",
               help="Answer 429 above this rate (repeatable, e.g. --rate-limit 10/s --rate-limit 300/m).")
 @click.option("--max-records", type=click.IntRange(min=1), help="Answer 413 to batches with more records.")
 @click.option("--max-bytes", type=click.IntRange(min=1), help="Answer 413 to bodies larger than this.")
-@click.option("--fault", "faults", multiple=True, metavar="SPEC",
-              help="A fault rule KIND[:key=value,...] (repeatable), as for the Klaviyo simulator; op is 'deliver'.")
+@_fault_option("A fault rule KIND[:key=value,...] (repeatable), as for the Klaviyo simulator; op is 'deliver'.")
 @click.option("--record-error", "record_errors", multiple=True, metavar="KEY[=MESSAGE]",
               help="Answer this record key with a per-record error (repeatable).")
 @click.option("--reject-key", "reject_keys", multiple=True, metavar="KEY",

@@ -21,7 +21,6 @@ import json
 import math
 import os
 import resource
-import statistics
 import time
 from pathlib import Path
 

@@ -366,7 +366,7 @@ def _charts(report: ReportData) -> list[Chart]:
 
     rfm = report.rfm
     caption = (
-        f"Customers with a counted order in the RFM lookback, at as_of, by recency (R) and frequency (F) "
+        "Customers with a counted order in the RFM lookback, at as_of, by recency (R) and frequency (F) "
         "quintile score, from marts.customer_rfm; each cell is labelled with its named segment "
         "(seed rfm_segment_map), and lines separate differently named cells."
     )

@@ -9,7 +9,7 @@ Start it from a test::
         sim.state.events("Cart Abandoned"), sim.state.duplicate_events == 0
         sim.state.subscription_changes() == []
 
-or from the command line: ``activation simulate braze --port 8766``.
+or from the command line: ``activation simulate braze --port 8767``.
 
 Every request is checked against ``contracts/braze/braze.schema.json``
 (:mod:`activation.contracts.braze`). Answers follow Braze's shapes:

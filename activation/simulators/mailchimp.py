@@ -270,14 +270,19 @@ def batch_subscribe(sim: MailchimpSimulator, request: web.Request, check: Reques
                        "_links": []})
 
 
+def _listing(
+    check: RequestCheck, list_id: str, key: str, items: Iterable[Any], field: str, render: Callable[[Any], Any]
+) -> Reply:
+    """A paged collection of an audience, filtered on `field` when the query names it."""
+    chosen = [item for item in items if field not in check.query or getattr(item, field) == check.query[field]]
+    page, total = _page(check, chosen)
+    return Reply(200, {key: [render(item) for item in page], "list_id": list_id, "total_items": total})
+
+
 def get_members(sim: MailchimpSimulator, request: web.Request, check: RequestCheck) -> Reply:
     list_id = check.path_params["list_id"]
-    members = list(sim.state.audience(list_id).members.values())
-    if "status" in check.query:
-        members = [m for m in members if m.status == check.query["status"]]
-    page, total = _page(check, members)
-    return Reply(200, {"members": [sim.member_json(m, list_id) for m in page], "list_id": list_id,
-                       "total_items": total})
+    members = sim.state.audience(list_id).members.values()
+    return _listing(check, list_id, "members", members, "status", lambda m: sim.member_json(m, list_id))
 
 
 def get_member(sim: MailchimpSimulator, request: web.Request, check: RequestCheck) -> Reply:
@@ -309,12 +314,8 @@ def delete_member_permanent(sim: MailchimpSimulator, request: web.Request, check
 
 def get_merge_fields(sim: MailchimpSimulator, request: web.Request, check: RequestCheck) -> Reply:
     list_id = check.path_params["list_id"]
-    fields = list(sim.state.audience(list_id).merge_fields.values())
-    if "type" in check.query:
-        fields = [f for f in fields if f.type == check.query["type"]]
-    page, total = _page(check, fields)
-    return Reply(200, {"merge_fields": [{**vars(f), "list_id": list_id} for f in page], "list_id": list_id,
-                       "total_items": total})
+    fields = sim.state.audience(list_id).merge_fields.values()
+    return _listing(check, list_id, "merge_fields", fields, "type", lambda f: {**vars(f), "list_id": list_id})
 
 
 def create_merge_field(sim: MailchimpSimulator, request: web.Request, check: RequestCheck) -> Reply:
@@ -325,12 +326,8 @@ def create_merge_field(sim: MailchimpSimulator, request: web.Request, check: Req
 
 def get_segments(sim: MailchimpSimulator, request: web.Request, check: RequestCheck) -> Reply:
     list_id = check.path_params["list_id"]
-    segments = list(sim.state.audience(list_id).segments.values())
-    if "type" in check.query:
-        segments = [s for s in segments if s.type == check.query["type"]]
-    page, total = _page(check, segments)
-    return Reply(200, {"segments": [sim.segment_json(s, list_id) for s in page], "list_id": list_id,
-                       "total_items": total})
+    segments = sim.state.audience(list_id).segments.values()
+    return _listing(check, list_id, "segments", segments, "type", lambda seg: sim.segment_json(seg, list_id))
 
 
 def create_segment(sim: MailchimpSimulator, request: web.Request, check: RequestCheck) -> Reply:
