@@ -19,10 +19,18 @@ import jinja2
 from click.core import ParameterSource
 
 from activation.contract import ExportContract, load_contract
+from activation.db import DEFAULT_WAREHOUSE, default_warehouse_path
 from activation.errors import ConfigError, RenderError
 from activation.scenarios import SCENARIOS_PATH, get_scenario, load_scenarios
-from activation.templates import TEMPLATES_DIR, RenderedEmail, describe, list_emails, make_environment, render_email
-from activation.warehouse import DEFAULT_WAREHOUSE, default_warehouse_path, read_contact
+from activation.templates import (
+    TEMPLATES_DIR,
+    RenderedEmail,
+    describe,
+    list_emails,
+    make_environment,
+    render_email,
+)
+from activation.warehouse import read_contact
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 

@@ -7,7 +7,6 @@ returned, with json columns decoded into lists.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -16,13 +15,7 @@ import duckdb
 from activation.contract import EXPORT_MODEL, EXPORT_SCHEMA, ExportContract
 from activation.errors import ConfigError
 
-DEFAULT_WAREHOUSE = "warehouse.duckdb"
 BUILD_HINT = "run `make demo` (sample data) or `dbt build --select +export_contact_template_variables`"
-
-
-def default_warehouse_path() -> Path:
-    """$WAREHOUSE_PATH, else ./warehouse.duckdb (the same default as profiles.yml)."""
-    return Path(os.environ.get("WAREHOUSE_PATH") or DEFAULT_WAREHOUSE)
 
 
 def read_contact(

@@ -46,3 +46,9 @@ def run_dbt(args: list[str], warehouse: Path, work_dir: Path, vars_: dict | None
 def query(warehouse: Path, sql: str) -> list[tuple]:
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute(sql).fetchall()
+
+
+def execute(warehouse: Path, sql: str) -> None:
+    """Run SQL that changes the warehouse (tests editing exports as a rebuild would)."""
+    with duckdb.connect(str(warehouse)) as con:
+        con.execute(sql)

@@ -31,7 +31,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import httpx
 import pytest
 
@@ -42,7 +41,7 @@ from activation.destinations.klaviyo import KlaviyoDestination
 from activation.engine import Engine
 from activation.simulators.klaviyo import KlaviyoSimulator
 from activation.state import StateStore
-from dbt_runner import PROJECT_DIR
+from dbt_runner import PROJECT_DIR, execute, query
 from destinations import HARNESSES, DestinationHarness, KlaviyoHarness
 
 pytestmark = pytest.mark.dbt
@@ -120,15 +119,6 @@ def runs(completed: subprocess.CompletedProcess[str]) -> dict[str, dict[str, Any
     assert completed.stdout, completed.stderr[-3000:]
     return {run["sync_name"]: run for run in json.loads(completed.stdout)["runs"]}
 
-
-def query(path: Path, sql: str) -> list[tuple[Any, ...]]:
-    with duckdb.connect(str(path), read_only=True) as con:
-        return con.execute(sql).fetchall()
-
-
-def execute(path: Path, sql: str) -> None:
-    with duckdb.connect(str(path)) as con:
-        con.execute(sql)
 
 
 def uncertain_events(path: Path, destination: DestinationHarness) -> set[str]:

@@ -19,7 +19,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pytest
 import yaml
 from filelock import FileLock
@@ -29,7 +28,7 @@ from activation.config import Alerts, load_syncs
 from activation.simulators.klaviyo import KlaviyoSimulator
 from activation.state import StateStore
 from activation.db import Warehouse
-from dbt_runner import PROJECT_DIR, run_dbt
+from dbt_runner import PROJECT_DIR, execute, query, run_dbt
 
 SYNCS = PROJECT_DIR / "syncs.yml"
 ACTIVATION = Path(sys.executable).parent / "activation"
@@ -121,15 +120,6 @@ def run(
     assert report.is_file(), completed.stdout + completed.stderr
     return completed, json.loads(report.read_text())
 
-
-def query(path: Path, sql: str) -> list[tuple[Any, ...]]:
-    with duckdb.connect(str(path), read_only=True) as con:
-        return con.execute(sql).fetchall()
-
-
-def execute(path: Path, sql: str) -> None:
-    with duckdb.connect(str(path)) as con:
-        con.execute(sql)
 
 
 def assert_slack_shaped(message: dict[str, Any]) -> None:
