@@ -555,6 +555,9 @@ def test_plan_shows_operations_with_sample_keys_and_status_lists_runs(warehouse,
     status = activation("status", "--output", "json")
     assert status.returncode == 0
     assert {row["sync_name"] for row in json.loads(status.stdout)} == {s.name for s in load_syncs(SYNCS).syncs}
+    selected = activation("status", "--output", "json", "--select", "klaviyo_profiles")
+    assert selected.returncode == 0, selected.stderr
+    assert {row["sync_name"] for row in json.loads(selected.stdout)} == {"klaviyo_profiles"}
 
 
 @on_both_engines
