@@ -25,7 +25,7 @@ import hashlib
 import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -259,14 +259,12 @@ class Warehouse:
     def drop_temp_table(self, name: str) -> None:
         raise NotImplementedError
 
-    @contextmanager
     def temp_rows(
         self, name: str, columns: Sequence[tuple[str, str]], rows: Sequence[Sequence[Any]]
-    ) -> Iterator[None]:
+    ) -> AbstractContextManager[None]:
         """Rows readable as the table `name` while the block runs. `columns`: (name, SQL type:
         bigint, varchar or boolean)."""
         raise NotImplementedError
-        yield  # pragma: no cover
 
     # -- concurrency -----------------------------------------------------------------------------
     @contextmanager

@@ -82,9 +82,10 @@ class Planner:
     def check_source(self, sync: Sync) -> dict[str, str]:
         """The export's column types; ConfigError when it or a mapped column is missing."""
         if not self.warehouse.relation_exists(self.exports_schema, sync.source):
+            unseen = " (or this role has no privilege on it)" if self.warehouse.dialect.name == "postgres" else ""
             raise ConfigError(
-                f"sync {sync.name}: source {self.exports_schema}.{sync.source} does not exist in {self.warehouse.label}; "
-                f"build it: dbt build --select +{sync.source}"
+                f"sync {sync.name}: source {self.exports_schema}.{sync.source} does not exist in {self.warehouse.label}"
+                f"{unseen}; build it: dbt build --select +{sync.source}"
             )
         types = self.warehouse.column_types(self.exports_schema, sync.source)
         missing = [column for column in sync.source_columns() if column not in types]

@@ -37,10 +37,9 @@ ACTIVATION = Path(sys.executable).parent / "activation"
 SECRET = "s3cr3t-Pa55"
 
 
-def activation(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def activation(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(ACTIVATION), *args], capture_output=True, text=True, timeout=120, cwd=cwd,
-        env={**os.environ, **(env or {})},
+        [str(ACTIVATION), *args], capture_output=True, text=True, timeout=120, env={**os.environ, **(env or {})}
     )
 
 
@@ -164,7 +163,8 @@ def test_session_settings_pin_text_output(pg):
         assert isinstance(warehouse, PostgresWarehouse)
         assert warehouse.fetchone("show time zone") == ("UTC",)
         assert warehouse.fetchone("show datestyle") == ("ISO, MDY",)
-        assert warehouse.fetchone("select cast(timestamp '2026-11-20 09:00:00.5' as text)") == ("2026-11-20 09:00:00.5",)
+        fractional = warehouse.fetchone("select cast(timestamp '2026-11-20 09:00:00.5' as text)")
+        assert fractional == ("2026-11-20 09:00:00.5",)
         assert warehouse.fetchone("select ?, ? || 'x'", [1, "a"]) == (1, "ax")
         assert warehouse.label == pg.url
 
@@ -298,3 +298,16 @@ def test_both_engines_plan_the_same_payloads_from_the_same_exports(built_warehou
     assert len(events) == 3 and {event["time"] for event in events} == {"2026-11-20 10:00:00.5"}
     assert {event["properties"]["changed_at"] for event in events} == {"2026-11-20 09:00:00.25"}
     assert query(pg, "select count(*) from activation.journal") == [(0,)], "planning was rolled back"
+
+
+def test_a_database_without_exports_fails_naming_the_build(pg):
+    status = activation("status", "--warehouse", pg.url, "--syncs", str(PROJECT_DIR / "syncs.yml"))
+    assert status.returncode == 0 and "no runs yet" in status.stdout, status.stdout + status.stderr
+    expected = (f"source exports.export_contact_template_variables does not exist in {pg.url} (or this role has "
+                "no privilege on it); build it: dbt build --select +export_contact_template_variables")
+    unused = {"KLAVIYO_API_KEY": "pk_unused", "KLAVIYO_BASE_URL": "http://127.0.0.1:9"}  # nothing is sent
+    for command in ("plan", "sync"):
+        completed = activation(command, "--warehouse", pg.url, "--syncs", str(PROJECT_DIR / "syncs.yml"),
+                               "--select", "klaviyo_profiles", env=unused)
+        assert completed.returncode == 2, completed.stdout + completed.stderr
+        assert expected in completed.stderr, command
