@@ -183,7 +183,7 @@ class Warehouse:
 
     def __init__(self, connection: Any, label: str) -> None:
         self.connection = connection
-        self.label = label  # for messages: a path, or a URL without password
+        self.label = label  # for messages: a path, or postgresql://user@host:port/database (never a password)
 
     # -- opening ---------------------------------------------------------------------------------
     @classmethod
@@ -416,12 +416,15 @@ class PostgresWarehouse(Warehouse):
                 else "is the server running and reachable, and does the database exist?"
             )
             raise ConfigError(f"cannot connect to PostgreSQL warehouse {label}: {detail}; {hint}") from None
-        warehouse = cls(connection, label)
+        info = connection.info
+        # what the session is connected to, whatever the URL left to libpq's PG* variables
+        warehouse = cls(connection, f"postgresql://{info.user}@{info.host}:{info.port}/{info.dbname}")
         version = int(connection.info.server_version)
         if version < MIN_POSTGRES_VERSION:
             connection.close()
             raise ConfigError(
-                f"PostgreSQL warehouse {label} runs server version {version // 10000}; activation needs 14 or newer"
+                f"PostgreSQL warehouse {warehouse.label} runs server version {version // 10000}; "
+                "activation needs 14 or newer"
             )
         for statement in POSTGRES_SESSION:
             warehouse.execute(statement)

@@ -283,7 +283,8 @@ class RunLock:
             self._session = Warehouse.open(self.spec)
         except ConfigError as error:
             raise Stop(CONFIG, str(error)) from None
-        self._context = self._session.exclusive(f"activation run {self.label}")
+        # advisory locks belong to the database: every spelling of its URL meets the same lock
+        self._context = self._session.exclusive("activation run")
         try:
             self._context.__enter__()
         except ConfigError:

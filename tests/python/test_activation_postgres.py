@@ -214,7 +214,7 @@ def test_one_process_per_sync(pg):
 def test_a_scheduled_run_finding_the_lock_held_does_nothing(pg, tmp_path):
     """`activation run` on PostgreSQL: the advisory lock is held by another run: exit 5, no dbt step."""
     report = tmp_path / "report.json"
-    with Warehouse.open(pg.url) as holder, holder.exclusive(f"activation run {pg.url}"):
+    with Warehouse.open(pg.url) as holder, holder.exclusive("activation run"):
         completed = activation("run", "--warehouse", pg.url, "--syncs", str(PROJECT_DIR / "syncs.yml"),
                                "--report", str(report), "--dbt-target-path", str(tmp_path / "target"))
     assert completed.returncode == 5, completed.stdout + completed.stderr
