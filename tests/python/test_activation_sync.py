@@ -300,7 +300,7 @@ def test_consent_withdrawal_leaves_lists_and_is_never_updated_again(warehouse, d
 # (at Braze and Mailchimp an event whose answer is lost must be recorded uncertain, never resent)
 EVENT_FAULTS = ("events:503:next=1", "events:reset:next=1,apply=true")
 FAULTS = [
-    *(("klaviyo", fault) for fault in ("503:p=0.3", "reset:p=0.2,apply=true", "429:for=1,seconds=0.2",
+    *(("klaviyo", fault) for fault in ("503:p=0.3", "reset:p=0.2,apply=true", "429:next=3,seconds=0.2",
                                        "timeout:next=1,seconds=40,apply=true")),
     *((name, fault) for name in DESTINATIONS if name != "klaviyo" for fault in ("503:p=0.3", "reset:p=0.2,apply=true")),
     *((name, fault) for name in DESTINATIONS for fault in EVENT_FAULTS),
