@@ -1,7 +1,8 @@
 {#-
     JSON helpers over JSON held as text. Raw payloads can be malformed, so
     every extraction is null-safe: use json_if_valid() first, then extract.
-    Engine differences live here, never in models.
+    Engine differences live here (default__ and duckdb__) and in
+    macros/engines/<engine>/ (postgres__, ...), never in models.
 -#}
 
 {# true when text is well-formed JSON (null stays null) #}
@@ -11,10 +12,6 @@
 
 {% macro default__json_is_valid(expr) -%}
     json_valid({{ expr }})
-{%- endmacro %}
-
-{% macro postgres__json_is_valid(expr) -%}
-    pg_input_is_valid({{ expr }}, 'json')
 {%- endmacro %}
 
 {# the text itself when it is valid JSON, else null #}
@@ -34,10 +31,6 @@
     json_extract_string({{ expr }}, '$.{{ path }}')
 {%- endmacro %}
 
-{% macro postgres__json_text(expr, path) -%}
-    (cast({{ expr }} as json) #>> '{ {{- path.split('.') | join(',') -}} }')
-{%- endmacro %}
-
 {#-
     Aggregate: a JSON array (as text) with one object per row of the group.
     fields is a list of (key, expression) pairs, in the order the keys should
@@ -49,26 +42,28 @@
             order_by='product_id'
         ) }}
 
-    Numbers are written as JSON numbers (a decimal 12.50 may print as 12.5),
-    null values as JSON null. Whitespace differs between engines; parse the
-    text rather than comparing it.
+    The text is the same on every engine: compact (no whitespace), keys in
+    the given order, each value as the engine's to_json() writes it: numbers
+    as JSON numbers with a decimal's scale kept (12.50), text escaped, null as
+    null. Only decimals, integers, text and booleans are portable this way
+    (floats and timestamps print differently per engine).
 -#}
 {% macro json_array_agg_objects(fields, order_by) -%}
     {{ return(adapter.dispatch('json_array_agg_objects', 'email_personalization')(fields, order_by)) }}
 {%- endmacro %}
 
+{#-
+    Written out as text: each value through to_json() (which keeps a
+    decimal's scale, where DuckDB's json_object() prints 5.00 as 5.0 and
+    PostgreSQL's json_build_object() adds spaces), objects joined in order.
+-#}
 {% macro default__json_array_agg_objects(fields, order_by) -%}
-    cast(to_json(list(json_object(
-        {%- for key, expr in fields %}
-        '{{ key }}', {{ expr }}{% if not loop.last %},{% endif %}
-        {%- endfor %}
-    ) order by {{ order_by }})) as {{ dbt.type_string() }})
+    {%- set parts = ["'{'"] -%}
+    {%- for key, expr in fields -%}
+        {%- do parts.append("'" ~ (',' if not loop.first else '') ~ '"' ~ key ~ '":' ~ "'") -%}
+        {%- do parts.append("coalesce(cast(to_json(" ~ expr ~ ") as " ~ dbt.type_string() ~ "), 'null')") -%}
+    {%- endfor -%}
+    {%- do parts.append("'}'") -%}
+    {{ dbt.concat(["'['", dbt.listagg(dbt.concat(parts), "','", 'order by ' ~ order_by), "']'"]) }}
 {%- endmacro %}
 
-{% macro postgres__json_array_agg_objects(fields, order_by) -%}
-    cast(json_agg(json_build_object(
-        {%- for key, expr in fields %}
-        '{{ key }}', {{ expr }}{% if not loop.last %},{% endif %}
-        {%- endfor %}
-    ) order by {{ order_by }}) as {{ dbt.type_string() }})
-{%- endmacro %}

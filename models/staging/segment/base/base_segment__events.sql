@@ -175,7 +175,8 @@ dispositions as (
         *,
         {{ staging_disposition(
             'clean_message_id',
-            'received_at, sent_at, ' ~ ts ~ ', properties, context'
+            'received_at, sent_at nulls last, ' ~ ts ~ ', properties nulls last, context nulls last, type, '
+            ~ 'event nulls last, anonymous_id nulls last, user_id nulls last, traits nulls last'
         ) }} as disposition_in_window
     from validated
 
