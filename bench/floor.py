@@ -45,28 +45,14 @@ from typing import Any
 
 import duckdb
 
+from bench import dbt_process
+
 ROOT = Path(__file__).resolve().parents[1]
-DBT = Path(sys.executable).parent / "dbt"
 AS_OF = "2026-11-20 12:00:00"
 END_TIME = "2026-11-20T12:00:00"  # datagen --end-time matching AS_OF
 # the file name of every warehouse copy: dbt-duckdb names the catalog after the file's stem and the
 # compiled SQL names relations "warehouse"."schema"."name", so both builds use a file of this name
 WAREHOUSE = "warehouse.duckdb"
-
-
-def dbt(args: list[str], warehouse: Path, work: Path) -> float:
-    """Run dbt against `warehouse`, return wall seconds; fail loudly on a non-zero exit."""
-    env = {**os.environ, "WAREHOUSE_PATH": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    command = [
-        str(DBT), *args, "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
-        "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
-    ]
-    started = time.perf_counter()
-    completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    if completed.returncode != 0:
-        raise SystemExit(f"dbt {' '.join(args)} failed:\n{completed.stdout[-4000:]}{completed.stderr[-2000:]}")
-    return elapsed
 
 
 def models_in_dag_order(manifest: dict[str, Any]) -> list[dict[str, Any]]:
@@ -161,8 +147,8 @@ def main(argv: list[str] | None = None) -> int:
             (work / sub).mkdir()
         base = work / "base" / WAREHOUSE
         shutil.copy(args.db, base)
-        dbt(["seed", "--full-refresh"], base, work)
-        compile_seconds = dbt(["compile", "--full-refresh", *vars_], base, work)
+        dbt_process.run(["seed", "--full-refresh"], base, work)
+        compile_seconds = dbt_process.run(["compile", "--full-refresh", *vars_], base, work)
         manifest = json.loads((work / "target" / "manifest.json").read_text())
         models = models_in_dag_order(manifest)
         incremental = [n["name"] for n in models if n["config"]["materialized"] == "incremental"]
@@ -174,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             # dbt: a full-refresh run of every model on a fresh copy of the seeded warehouse
             dbt_db = work / "dbt" / WAREHOUSE
             shutil.copy(base, dbt_db)
-            timings["dbt_run_wall"].append(dbt(["run", "--full-refresh", *vars_], dbt_db, work))
+            timings["dbt_run_wall"].append(dbt_process.run(["run", "--full-refresh", *vars_], dbt_db, work))
             results = json.loads((work / "target" / "run_results.json").read_text())["results"]
             timings["dbt_models_sum"].append(sum(r["execution_time"] for r in results))
             for r in results:
@@ -199,10 +185,10 @@ def main(argv: list[str] | None = None) -> int:
                     mismatches[name] = {"dbt": n, "engine": counts_engine.get(name, -1)}
 
             # dbt's fixed costs: a cold parse, and an empty run of every model
-            timings["dbt_parse_cold"].append(dbt(["parse", "--no-partial-parse", *vars_], base, work))
+            timings["dbt_parse_cold"].append(dbt_process.run(["parse", "--no-partial-parse", *vars_], base, work))
             empty_db = work / "empty" / WAREHOUSE
             shutil.copy(base, empty_db)
-            timings["dbt_run_empty"].append(dbt(["run", "--empty", "--full-refresh", *vars_], empty_db, work))
+            timings["dbt_run_empty"].append(dbt_process.run(["run", "--empty", "--full-refresh", *vars_], empty_db, work))
             empty_db.unlink()
             print(f"run {run + 1}: engine {built['wall']:.1f} s (sum {built['sum']:.1f}), "
                   f"dbt run {timings['dbt_run_wall'][-1]:.1f} s, parse {timings['dbt_parse_cold'][-1]:.1f} s, "

@@ -20,12 +20,12 @@ import platform
 import statistics
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from bench import dbt_process
+
 ROOT = Path(__file__).resolve().parents[1]
-DBT = Path(sys.executable).parent / "dbt"
 LAYER = [
     "path:models/intermediate/segments",
     "path:models/intermediate/recommendations",
@@ -35,21 +35,6 @@ LAYER = [
     "customer_recommendations",
     "path:models/exports",
 ]
-
-
-def _dbt(args: list[str], warehouse: Path, work: Path) -> tuple[float, list[dict]]:
-    env = {**os.environ, "WAREHOUSE_PATH": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    command = [
-        str(DBT), *args, "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
-        "--target-path", str(work / "target"), "--log-path", str(work / "logs"),
-    ]
-    started = time.perf_counter()
-    completed = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True)
-    elapsed = time.perf_counter() - started
-    if completed.returncode != 0:
-        raise SystemExit(f"dbt {' '.join(args)} failed:\n{completed.stdout[-4000:]}")
-    results = json.loads((work / "target" / "run_results.json").read_text())["results"]
-    return elapsed, results
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -72,12 +57,13 @@ def main(argv: list[str] | None = None) -> int:
     as_of = args.as_of or datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S")
     vars_ = json.dumps({"as_of": as_of})
     if args.generate:
-        seconds, _ = _dbt(["build", "--full-refresh", "--vars", vars_], args.db, args.work)
+        seconds = dbt_process.run(["build", "--full-refresh", "--vars", vars_], args.db, args.work)
         print(f"full dbt build: {seconds:.1f} s")
     walls: list[float] = []
     per_model: dict[str, list[float]] = {}
     for run in range(args.runs):
-        seconds, results = _dbt(["run", "--select", *LAYER, "--vars", vars_], args.db, args.work)
+        seconds = dbt_process.run(["run", "--select", *LAYER, "--vars", vars_], args.db, args.work)
+        results = dbt_process.node_results(args.work)
         walls.append(seconds)
         for result in results:
             per_model.setdefault(result["unique_id"].split(".")[-1], []).append(result["execution_time"])
