@@ -18,6 +18,7 @@ import click
 import jinja2
 from click.core import ParameterSource
 
+from activation.commands import CONTEXT
 from activation.contract import ExportContract, load_contract
 from activation.db import DEFAULT_WAREHOUSE, default_warehouse_path
 from activation.errors import ConfigError, RenderError
@@ -32,7 +33,6 @@ from activation.templates import (
 )
 from activation.warehouse import read_contact
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 class ConfigProblem(click.ClickException):

@@ -16,6 +16,7 @@ from typing import Any
 import click
 import yaml
 
+from activation.commands import CONTEXT
 from activation.config import SyncsFile, load_syncs
 from activation.contract import project_dir
 from activation.errors import ConfigError
@@ -88,7 +89,7 @@ def _default_syncs() -> Path:
 
 @click.command(
     "exposures",
-    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+    context_settings=CONTEXT,
     short_help="Generate the dbt exposures of the syncs (lineage), or check them.",
 )
 @click.option(

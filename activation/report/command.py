@@ -6,12 +6,12 @@ from pathlib import Path
 
 import click
 
+from activation.commands import CONTEXT
 from activation.db import DEFAULT_WAREHOUSE, default_warehouse_path
 from activation.errors import ConfigError
 from activation.report.builder import DEFAULT_DAYS, DEFAULT_TOP, build_report, write_report
 from activation.report.model import Empty
 
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 class ReportProblem(click.ClickException):
