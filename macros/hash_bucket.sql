@@ -11,10 +11,6 @@
     (cast(('0x' || substr(md5({{ expr }}), 1, 8)) as {{ dbt.type_bigint() }}) % {{ buckets }})
 {%- endmacro %}
 
-{% macro postgres__hash_bucket(expr, buckets) -%}
-    ((('x' || substr(md5({{ expr }}), 1, 8))::bit(32)::bigint & 4294967295) % {{ buckets }})
-{%- endmacro %}
-
 {% macro spark__hash_bucket(expr, buckets) -%}
     (cast(conv(substr(md5({{ expr }}), 1, 8), 16, 10) as bigint) % {{ buckets }})
 {%- endmacro %}

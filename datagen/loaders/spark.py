@@ -1,115 +1,112 @@
-"""Load the raw schema of a generated DuckDB file into Spark tables ``raw.<table>``.
+"""Spark loader: ``python -m datagen load --db X.duckdb --target spark``.
 
-    python -m datagen.loaders.spark --db warehouse.duckdb
-
-DuckDB writes each raw table to Parquet; a local Spark session (configured from
-the ``spark`` target in profiles.yml, so it shares dbt's warehouse directory
-and Derby metastore) then creates a managed Parquet table from it with the raw
-contract's column types: text stays ``string`` (JSON payloads included),
-``decimal(18,2)`` stays decimal, timestamps are naive UTC instants read in a
-UTC session. Derby admits one process at a time, so run this before dbt, not
-alongside it.
+Each raw table is streamed from DuckDB into a Parquet file, then a local Spark
+session (configured from the ``spark`` target in profiles.yml, so it shares
+dbt's warehouse directory and Derby metastore) creates a managed Parquet table
+``<target_schema>.<table>`` from it, casting every column to the Spark type of
+the same values: text stays ``string`` (JSON payloads included), decimals keep
+precision and scale, naive timestamps stay the same UTC instants (the session
+time zone is UTC). Derby admits one process at a time: run the loader before
+dbt, not alongside it.
 """
 
 from __future__ import annotations
 
-import argparse
+import re
 import shutil
-import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-import duckdb
+import pyarrow.parquet as pq
 
-from datagen.contract import RAW_TABLES
-from datagen.loaders.spark_session import SparkSetupError, start_session
+from datagen.loaders._spark_session import start_session
+from datagen.loaders.base import LoadedTable, LoadError, OnTable, RawSource, SourceTable, check_identifier, ignore
 
-SPARK_TYPES = {
-    "varchar": "string",
-    "timestamp": "timestamp",
-    "decimal(18,2)": "decimal(18,2)",
-    "integer": "int",
-    "bigint": "bigint",
-    "boolean": "boolean",
-    "double": "double",
+_SIMPLE_TYPES = {
+    "VARCHAR": "string",
+    "TEXT": "string",
+    "BOOLEAN": "boolean",
+    "TINYINT": "tinyint",
+    "SMALLINT": "smallint",
+    "INTEGER": "int",
+    "BIGINT": "bigint",
+    "FLOAT": "float",
+    "DOUBLE": "double",
+    "DATE": "date",
+    "TIMESTAMP": "timestamp",
+    "TIMESTAMP WITH TIME ZONE": "timestamp",
+    "JSON": "string",
 }
+_DECIMAL = re.compile(r"^DECIMAL\((\d+),\s*(\d+)\)$")
 
 
-def export_parquet(db_path: Path, schema: str, out_dir: Path) -> dict[str, Path]:
-    """Write every raw table of the DuckDB file to out_dir/<table>.parquet."""
-    if not db_path.exists():
-        raise FileNotFoundError(f"{db_path} not found; generate it first: python -m datagen generate --db {db_path}")
-    files: dict[str, Path] = {}
-    con = duckdb.connect(str(db_path), read_only=True)
+def spark_type(duckdb_type: str) -> str:
+    """The Spark SQL type holding the same values as a DuckDB column type."""
+    name = duckdb_type.strip().upper()
+    if name in _SIMPLE_TYPES:
+        return _SIMPLE_TYPES[name]
+    decimal = _DECIMAL.match(name)
+    if decimal:
+        return f"decimal({decimal.group(1)},{decimal.group(2)})"
+    raise LoadError(f"no Spark type for DuckDB type {duckdb_type!r}; add it to datagen/loaders/spark.py")
+
+
+def create_table_sql(target_schema: str, table: SourceTable, parquet_path: Path | None) -> str:
+    """CTAS of a managed Parquet table from a Parquet file, every column cast to its Spark type
+    (an empty table, parquet_path None, is created from the column list alone)."""
+    if parquet_path is None:
+        definitions = ", ".join(f"`{column.name}` {spark_type(column.duckdb_type)}" for column in table.columns)
+        return f"create table `{target_schema}`.`{table.name}` ({definitions}) using parquet"
+    columns = ",\n    ".join(
+        f"cast(`{column.name}` as {spark_type(column.duckdb_type)}) as `{column.name}`" for column in table.columns
+    )
+    return (
+        f"create table `{target_schema}`.`{table.name}` using parquet as\n"
+        f"select\n    {columns}\nfrom parquet.`{parquet_path}`"
+    )
+
+
+def load(
+    source: RawSource, tables: Sequence[SourceTable], target_schema: str, on_table: OnTable | None = None
+) -> list[LoadedTable]:
+    """Replace ``target_schema``.<table> in Spark with each source table; returns rows and seconds per table."""
+    check_identifier(target_schema, "target schema")
+    for table in tables:  # check every type before starting Spark
+        for column in table.columns:
+            spark_type(column.duckdb_type)
+    notify = on_table or ignore
+    work = Path(tempfile.mkdtemp(prefix="datagen-spark-"))
     try:
-        present = {
-            row[0]
-            for row in con.execute(
-                "select table_name from information_schema.tables where table_schema = ?", [schema]
-            ).fetchall()
-        }
-        missing = sorted(set(RAW_TABLES) - present)
-        if missing:
-            raise LookupError(f"{db_path} has no {schema}.{', '.join(missing)}; run python -m datagen generate first")
-        for table in RAW_TABLES:
-            target = out_dir / f"{table}.parquet"
-            con.execute(f"COPY \"{schema}\".\"{table}\" TO '{target}' (FORMAT parquet)")
-            files[table] = target
-    finally:
-        con.close()
-    return files
-
-
-def create_tables(session: Any, files: dict[str, Path], database: str) -> dict[str, int]:
-    """(Re)create database.<table> for each file as a managed Parquet table; rows per table."""
-    session.sql(f"create database if not exists `{database}`")
-    counts: dict[str, int] = {}
-    for table, path in files.items():
-        columns = ",\n    ".join(
-            f"cast(`{name}` as {SPARK_TYPES[kind]}) as `{name}`" for name, kind in RAW_TABLES[table]
-        )
-        session.sql(f"drop table if exists `{database}`.`{table}`")
-        session.sql(
-            f"create table `{database}`.`{table}` using parquet as\n"
-            f"select\n    {columns}\nfrom parquet.`{path}`"
-        )
-        counts[table] = session.sql(f"select count(*) from `{database}`.`{table}`").collect()[0][0]
-    return counts
-
-
-def load(db_path: Path, schema: str = "raw", database: str = "raw") -> dict[str, int]:
-    """Copy the raw tables of db_path (schema) into Spark database ``database``; rows per table."""
-    work = Path(tempfile.mkdtemp(prefix="raw-parquet-"))
-    try:
-        files = export_parquet(db_path, schema, work)
+        files: dict[str, Path | None] = {}
+        for table in tables:
+            path = work / f"{table.name}.parquet"
+            writer: pq.ParquetWriter | None = None
+            for batch in source.batches(table):
+                if writer is None:
+                    writer = pq.ParquetWriter(path, batch.schema)
+                writer.write_batch(batch)
+            if writer is not None:
+                writer.close()
+            files[table.name] = path if writer is not None else None  # None: no rows
         session = start_session()
+        loaded: list[LoadedTable] = []
         try:
-            return create_tables(session, files, database)
+            session.sql(f"create database if not exists `{target_schema}`")
+            for table in tables:
+                notify(table.name)
+                started = time.perf_counter()
+                session.sql(f"drop table if exists `{target_schema}`.`{table.name}`")
+                session.sql(create_table_sql(target_schema, table, files[table.name]))
+                rows = session.sql(f"select count(*) from `{target_schema}`.`{table.name}`").collect()[0][0]
+                if rows != table.rows:
+                    raise LoadError(f"{target_schema}.{table.name}: {rows} rows in Spark, {table.rows} in DuckDB")
+                loaded.append(LoadedTable(table.name, int(rows), time.perf_counter() - started))
         finally:
             session.stop()
+        return loaded
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m datagen.loaders.spark", description=__doc__.splitlines()[0])
-    parser.add_argument("--db", type=Path, default=Path("warehouse.duckdb"), help="generated DuckDB file")
-    parser.add_argument("--schema", default="raw", help="schema of the raw tables in the DuckDB file")
-    parser.add_argument("--database", default="raw", help="Spark database to create the tables in")
-    args = parser.parse_args(argv)
-    started = time.monotonic()
-    try:
-        counts = load(args.db, args.schema, args.database)
-    except (SparkSetupError, FileNotFoundError, LookupError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    for table, rows in counts.items():
-        print(f"{args.database}.{table}: {rows} rows")
-    print(f"loaded {len(counts)} tables into Spark in {time.monotonic() - started:.1f}s")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,10 +7,6 @@
     regexp_full_match({{ expr }}, '{{ pattern }}')
 {%- endmacro %}
 
-{% macro postgres__regexp_like(expr, pattern) -%}
-    ({{ expr }} ~ '^(?:{{ pattern }})$')
-{%- endmacro %}
-
 {#-
     A lower-case identifier from free text: runs of anything but a-z and 0-9
     become one underscore, leading and trailing underscores are dropped

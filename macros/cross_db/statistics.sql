@@ -7,10 +7,6 @@
     median({{ expr }})
 {%- endmacro %}
 
-{% macro postgres__median(expr) -%}
-    percentile_cont(0.5) within group (order by {{ expr }})
-{%- endmacro %}
-
 {% macro spark__median(expr) -%}
     percentile({{ expr }}, 0.5)
 {%- endmacro %}

@@ -10,13 +10,6 @@
     timezone('UTC', try_cast({{ expr }} as timestamptz))
 {%- endmacro %}
 
-{% macro postgres__safe_utc_timestamp(expr) -%}
-    case
-        when pg_input_is_valid({{ expr }}, 'timestamptz')
-            then cast({{ expr }} as timestamptz) at time zone 'UTC'
-    end
-{%- endmacro %}
-
 {# Text that parses as a date (YYYY-MM-DD), else null. #}
 {% macro safe_date(expr) -%}
     {{ return(adapter.dispatch('safe_date', 'email_personalization')(expr)) }}
@@ -24,10 +17,6 @@
 
 {% macro default__safe_date(expr) -%}
     try_cast({{ expr }} as date)
-{%- endmacro %}
-
-{% macro postgres__safe_date(expr) -%}
-    case when pg_input_is_valid({{ expr }}, 'date') then cast({{ expr }} as date) end
 {%- endmacro %}
 
 {#-

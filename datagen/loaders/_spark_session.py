@@ -18,11 +18,13 @@ from typing import Any
 import jinja2
 import yaml
 
+from datagen.loaders.base import LoadError
+
 PROFILE_NAME = "email_personalization"
 TARGET_NAME = "spark"
 
 
-class SparkSetupError(RuntimeError):
+class SparkSetupError(LoadError):
     """Spark cannot be started here; the message says what to install or set."""
 
 
