@@ -42,9 +42,11 @@
             order_by='product_id'
         ) }}
 
-    Numbers are written as JSON numbers (a decimal 12.50 may print as 12.5),
-    null values as JSON null. Whitespace differs between engines; parse the
-    text rather than comparing it.
+    Numbers are written as JSON numbers, null values as JSON null. Engines
+    print decimals differently (12.50 on Spark, 12.5 on DuckDB): cast
+    fractional amounts to type_double() in fields, which every engine prints
+    as its shortest double (12.5). Whitespace may differ between engines;
+    parse the text rather than comparing it.
 -#}
 {% macro json_array_agg_objects(fields, order_by) -%}
     {{ return(adapter.dispatch('json_array_agg_objects', 'email_personalization')(fields, order_by)) }}
