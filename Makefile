@@ -21,7 +21,7 @@ DEMO_SEED ?= 42
 DEMO_DESTINATION ?= klaviyo
 HISTORY_DAYS ?= 7
 
-.PHONY: help venv demo generate build history lint test test-python clean
+.PHONY: help venv demo generate build history lint test test-python test-spark clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -33,6 +33,11 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 venv: $(STAMP)  ## create the virtualenv and install the project
+
+SPARK_STAMP := $(VENV)/.installed-spark
+$(SPARK_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,spark]'
+	@touch $(SPARK_STAMP)
 
 generate: $(STAMP)  ## generate sample raw data into $(WAREHOUSE_PATH)
 	$(BIN)/python -m datagen generate --db "$(WAREHOUSE_PATH)" \
@@ -57,5 +62,8 @@ test-python: $(STAMP)  ## pytest only (unit tests, then dbt integration tests)
 
 test: lint test-python  ## everything CI runs: lint, then the pytest suite
 
+test-spark: $(SPARK_STAMP)  ## dbt build (seeds, models, unit and data tests) on in-process Spark, full refresh then incremental, on the demo dataset; prints timings
+	VENV=$(VENV) DEMO_CUSTOMERS=$(DEMO_CUSTOMERS) DEMO_DAYS=$(DEMO_DAYS) DEMO_SEED=$(DEMO_SEED) scripts/test_spark.sh
+
 clean:  ## remove build output and the demo warehouse (keeps the virtualenv)
-	rm -rf target logs warehouse.duckdb warehouse.duckdb.wal data generated report.html
+	rm -rf target logs spark-warehouse warehouse.duckdb warehouse.duckdb.wal data generated report.html

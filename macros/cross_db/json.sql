@@ -1,8 +1,7 @@
 {#-
     JSON helpers over JSON held as text. Raw payloads can be malformed, so
     every extraction is null-safe: use json_if_valid() first, then extract.
-    Engine differences live here (default__ and duckdb__) and in
-    macros/engines/<engine>/ (postgres__, ...), never in models.
+    Engine differences live here, never in models.
 -#}
 
 {# true when text is well-formed JSON (null stays null) #}
@@ -12,6 +11,10 @@
 
 {% macro default__json_is_valid(expr) -%}
     json_valid({{ expr }})
+{%- endmacro %}
+
+{% macro postgres__json_is_valid(expr) -%}
+    pg_input_is_valid({{ expr }}, 'json')
 {%- endmacro %}
 
 {# the text itself when it is valid JSON, else null #}
@@ -31,6 +34,10 @@
     json_extract_string({{ expr }}, '$.{{ path }}')
 {%- endmacro %}
 
+{% macro postgres__json_text(expr, path) -%}
+    (cast({{ expr }} as json) #>> '{ {{- path.split('.') | join(',') -}} }')
+{%- endmacro %}
+
 {#-
     Aggregate: a JSON array (as text) with one object per row of the group.
     fields is a list of (key, expression) pairs, in the order the keys should
@@ -42,11 +49,9 @@
             order_by='product_id'
         ) }}
 
-    Numbers are written as JSON numbers, null values as JSON null. Engines
-    print decimals differently (12.50 on Spark, 12.5 on DuckDB): cast
-    fractional amounts to type_double() in fields, which every engine prints
-    as its shortest double (12.5). Whitespace may differ between engines;
-    parse the text rather than comparing it.
+    Numbers are written as JSON numbers (a decimal 12.50 may print as 12.5),
+    null values as JSON null. Whitespace differs between engines; parse the
+    text rather than comparing it.
 -#}
 {% macro json_array_agg_objects(fields, order_by) -%}
     {{ return(adapter.dispatch('json_array_agg_objects', 'email_personalization')(fields, order_by)) }}
@@ -60,3 +65,10 @@
     ) order by {{ order_by }})) as {{ dbt.type_string() }})
 {%- endmacro %}
 
+{% macro postgres__json_array_agg_objects(fields, order_by) -%}
+    cast(json_agg(json_build_object(
+        {%- for key, expr in fields %}
+        '{{ key }}', {{ expr }}{% if not loop.last %},{% endif %}
+        {%- endfor %}
+    ) order by {{ order_by }}) as {{ dbt.type_string() }})
+{%- endmacro %}

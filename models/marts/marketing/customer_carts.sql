@@ -50,7 +50,7 @@ cart_items as (
             [
                 ('product_id', 'product_id'),
                 ('quantity', 'quantity'),
-                ('unit_price', 'cast(unit_price as ' ~ type_double() ~ ')'),
+                ('unit_price', 'unit_price'),
             ],
             order_by='product_id',
         ) }} as items
