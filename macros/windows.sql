@@ -15,7 +15,7 @@
 {#- Whole years between a date of birth and as_of (birthday not reached yet: one less). -#}
 {% macro age_at_as_of(birth_date) -%}
     (
-        {{ dbt.datediff(birth_date, as_of(), 'year') }}
+        {{ whole_datediff(birth_date, as_of(), 'year') }}
         - case
             when extract(month from {{ as_of() }}) * 100 + extract(day from {{ as_of() }})
                 < extract(month from {{ birth_date }}) * 100 + extract(day from {{ birth_date }})
@@ -32,9 +32,9 @@
     hour old at 12:00:00 although in_last_hours still holds it inside the hour.
 -#}
 {% macro hours_before_as_of(ts) -%}
-    ({{ dbt.datediff(ts, as_of(), 'microsecond') }} / 3600000000.0)
+    (cast({{ whole_datediff(ts, as_of(), 'microsecond') }} as {{ type_double() }}) / 3600000000.0)
 {%- endmacro %}
 
 {% macro days_before_as_of(ts) -%}
-    ({{ dbt.datediff(ts, as_of(), 'microsecond') }} / 86400000000.0)
+    (cast({{ whole_datediff(ts, as_of(), 'microsecond') }} as {{ type_double() }}) / 86400000000.0)
 {%- endmacro %}

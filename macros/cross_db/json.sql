@@ -49,20 +49,29 @@
             order_by='product_id'
         ) }}
 
-    Numbers are written as JSON numbers (a decimal 12.50 may print as 12.5),
-    null values as JSON null. Whitespace differs between engines; parse the
-    text rather than comparing it.
+    The text is the same on every engine: compact (no whitespace), keys in
+    the given order, each value as the engine's to_json() writes it: numbers
+    as JSON numbers with a decimal's scale kept (12.50), text escaped, null as
+    null. Only decimals, integers, text and booleans are portable this way
+    (floats and timestamps print differently per engine).
 -#}
 {% macro json_array_agg_objects(fields, order_by) -%}
     {{ return(adapter.dispatch('json_array_agg_objects', 'email_personalization')(fields, order_by)) }}
 {%- endmacro %}
 
+{#-
+    Written out as text: each value through to_json() (which keeps a
+    decimal's scale, where DuckDB's json_object() prints 5.00 as 5.0 and
+    PostgreSQL's json_build_object() adds spaces), objects joined in order.
+-#}
 {% macro default__json_array_agg_objects(fields, order_by) -%}
-    cast(to_json(list(json_object(
-        {%- for key, expr in fields %}
-        '{{ key }}', {{ expr }}{% if not loop.last %},{% endif %}
-        {%- endfor %}
-    ) order by {{ order_by }})) as {{ dbt.type_string() }})
+    {%- set parts = ["'{'"] -%}
+    {%- for key, expr in fields -%}
+        {%- do parts.append("'" ~ (',' if not loop.first else '') ~ '"' ~ key ~ '":' ~ "'") -%}
+        {%- do parts.append("coalesce(cast(to_json(" ~ expr ~ ") as " ~ dbt.type_string() ~ "), 'null')") -%}
+    {%- endfor -%}
+    {%- do parts.append("'}'") -%}
+    {{ dbt.concat(["'['", dbt.listagg(dbt.concat(parts), "','", 'order by ' ~ order_by), "']'"]) }}
 {%- endmacro %}
 
 {% macro postgres__json_array_agg_objects(fields, order_by) -%}

@@ -26,7 +26,7 @@ expected as (
     select
         segment_key,
         cast(min(entered_at) as date) as first_date,
-        {{ dbt.datediff(
+        {{ whole_datediff(
             'cast(min(entered_at) as date)', 'cast(' ~ as_of() ~ ' as date)', 'day'
         ) }} + 1 as day_count
     from history

@@ -1,12 +1,10 @@
 {#- PostgreSQL implementations of the dispatched macros in macros/cross_db/timestamps.sql -#}
 
+{#- try_cast_timestamptz reads text without an offset as UTC (macros/engines/postgres/helpers.sql). -#}
 {% macro postgres__safe_utc_timestamp(expr) -%}
-    case
-        when pg_input_is_valid({{ expr }}, 'timestamptz')
-            then cast({{ expr }} as timestamptz) at time zone 'UTC'
-    end
+    ({{ pg_helper('try_cast_timestamptz') }}({{ expr }}) at time zone 'UTC')
 {%- endmacro %}
 
 {% macro postgres__safe_date(expr) -%}
-    case when pg_input_is_valid({{ expr }}, 'date') then cast({{ expr }} as date) end
+    {{ pg_helper('try_cast_date') }}({{ expr }})
 {%- endmacro %}

@@ -174,7 +174,7 @@ lines as (
                 when position_from_end = 1
                     then running_sum - case when lowest_running_sum < 0 then lowest_running_sum else 0 end
             end
-        ) as quantity
+        ) as quantity_replayed
     from running_minimums
     group by 1, 2
 
@@ -188,14 +188,15 @@ final as (
         lines.product_id,
 
         -- line
-        lines.quantity,
-        lines.quantity > 0 as is_in_cart,
+        -- typed explicitly: sums of integers are HUGEINT on DuckDB, bigint on PostgreSQL
+        cast(lines.quantity_replayed as {{ dbt.type_bigint() }}) as quantity,
+        lines.quantity_replayed > 0 as is_in_cart,
         coalesce(latest_prices.price, products.price) as unit_price,
         case
             when latest_prices.price is not null then 'event'
             when products.price is not null then 'catalogue'
         end as unit_price_source,
-        lines.quantity * coalesce(latest_prices.price, products.price) as line_amount,
+        cast(lines.quantity_replayed * coalesce(latest_prices.price, products.price) as decimal(18, 2)) as line_amount,
         lines.change_events,
 
         -- timestamps (UTC)

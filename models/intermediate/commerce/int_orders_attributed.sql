@@ -39,8 +39,9 @@ order_lines as (
     select
         order_id,
         count(*) as item_count,
-        sum(quantity) as units,
-        sum(line_amount) as gross_amount
+        -- typed explicitly: the types of sums differ between engines
+        cast(sum(quantity) as {{ dbt.type_bigint() }}) as units,
+        cast(sum(line_amount) as decimal(18, 2)) as gross_amount
     from order_items
     group by 1
 
@@ -97,14 +98,14 @@ final as (
 
         -- amounts
         attributed.currency,
-        coalesce(order_lines.gross_amount, 0) as gross_amount,
+        cast(coalesce(order_lines.gross_amount, 0) as decimal(18, 2)) as gross_amount,
         attributed.discount_amount,
         attributed.shipping_amount,
         attributed.total_amount,
-        case
+        cast(case
             when attributed.is_completed and attributed.total_amount > 0 then attributed.total_amount
             else 0
-        end as net_revenue,
+        end as decimal(18, 2)) as net_revenue,
 
         -- timestamps (UTC)
         attributed.ordered_at,

@@ -46,7 +46,7 @@ order_gaps as (
 
     select
         customer_key,
-        {{ dbt.datediff(
+        {{ whole_datediff(
             'lag(order_date) over (partition by customer_key order by ordered_at, order_id)', 'order_date', 'day'
         ) }} as gap_days
     from orders

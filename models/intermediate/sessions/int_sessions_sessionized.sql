@@ -176,7 +176,7 @@ visit_breaks as (
             when tracker_session_id is not null and previous_tracker_session_id is not null
                 then case when tracker_session_id = previous_tracker_session_id then 0 else 1 end
             -- noqa: disable=LT05
-            when {{ dbt.datediff('previous_occurred_at', 'occurred_at', 'millisecond') }} >= {{ timeout_ms }}
+            when {{ whole_datediff('previous_occurred_at', 'occurred_at', 'millisecond') }} >= {{ timeout_ms }}
                 then 1
             -- noqa: enable=LT05
             else 0
@@ -212,7 +212,7 @@ parts as (
     select
         *,
         floor(
-            {{ dbt.datediff('visit_start', 'occurred_at', 'second') }} / {{ max_part_seconds }}  -- noqa: LT05
+            {{ whole_datediff('visit_start', 'occurred_at', 'second') }} / {{ max_part_seconds }}  -- noqa: LT05
         ) as part_number
     from visit_starts
 

@@ -181,19 +181,18 @@ final as (
 
         -- orders (counted orders only: completed, total above zero)
         coalesce(order_summary.orders_lifetime, 0) as orders_lifetime,
-        coalesce(order_summary.revenue_lifetime, 0) as revenue_lifetime,
-        cast(
-            coalesce(order_summary.revenue_lifetime / nullif(order_summary.orders_lifetime, 0), 0)
-            as decimal(18, 2)
-        ) as average_order_value_lifetime,
+        cast(coalesce(order_summary.revenue_lifetime, 0) as decimal(18, 2)) as revenue_lifetime,
+        cast(coalesce(
+            {{ decimal_quotient('order_summary.revenue_lifetime', 'order_summary.orders_lifetime') }}, 0
+        ) as decimal(18, 2)) as average_order_value_lifetime,
         coalesce(order_summary.orders_90d, 0) as orders_90d,
-        coalesce(order_summary.revenue_90d, 0) as revenue_90d,
-        cast(
-            coalesce(order_summary.revenue_90d / nullif(order_summary.orders_90d, 0), 0) as decimal(18, 2)
-        ) as average_order_value_90d,
+        cast(coalesce(order_summary.revenue_90d, 0) as decimal(18, 2)) as revenue_90d,
+        cast(coalesce(
+            {{ decimal_quotient('order_summary.revenue_90d', 'order_summary.orders_90d') }}, 0
+        ) as decimal(18, 2)) as average_order_value_90d,
         order_summary.first_order_at,
         order_summary.last_order_at,
-        {{ dbt.datediff('order_summary.last_order_at', as_of(), 'day') }} as days_since_last_order,  -- noqa: LT05
+        {{ whole_datediff('order_summary.last_order_at', as_of(), 'day') }} as days_since_last_order,  -- noqa: LT05
 
         -- email engagement
         coalesce(engagement.email_sends_30d, 0) as email_sends_30d,

@@ -56,7 +56,7 @@ final as (
         keyed.session_start,
         keyed.session_end,
         cast({{ dbt.date_trunc('day', 'keyed.session_start') }} as date) as session_date,
-        {{ dbt.datediff('keyed.session_start', 'keyed.session_end', 'second') }} as duration_seconds,  -- noqa: LT05
+        {{ whole_datediff('keyed.session_start', 'keyed.session_end', 'second') }} as duration_seconds,  -- noqa: LT05
 
         -- acquisition
         keyed.landing_page,

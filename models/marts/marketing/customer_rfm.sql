@@ -58,7 +58,7 @@ counted_orders as (
         is_counted
         and customer_key is not null
         and ordered_at <= {{ as_of() }}
-        and {{ dbt.datediff('order_date', 'as_of_date', 'day') }}
+        and {{ whole_datediff('order_date', 'as_of_date', 'day') }}
         <= {{ var('rfm_lookback_days') }}
 
 ),
@@ -82,7 +82,7 @@ scored as (
 
     select
         *,
-        {{ dbt.datediff('last_order_date', 'as_of_date', 'day') }}
+        {{ whole_datediff('last_order_date', 'as_of_date', 'day') }}
             as recency_days,
         {{ quintile_score('last_order_date') }} as r_score,
         {{ quintile_score('frequency_orders') }} as f_score,
@@ -113,8 +113,7 @@ final as (
         cast(scored.frequency_orders as {{ dbt.type_int() }}) as frequency_orders,
         cast(scored.repeat_purchase_frequency as {{ dbt.type_int() }}) as repeat_purchase_frequency,
         cast(scored.monetary_net_revenue as decimal(18, 2)) as monetary_net_revenue,
-        cast(round(scored.monetary_net_revenue / scored.frequency_orders, 2) as decimal(18, 2))
-            as mean_order_value,
+        {{ decimal_quotient('scored.monetary_net_revenue', 'scored.frequency_orders') }} as mean_order_value,
 
         -- dates (UTC)
         scored.first_order_date,

@@ -94,7 +94,7 @@ final as (
     select
         *,
         -- seconds the client clock was ahead of the server (negative: behind)
-        {{ dbt.datediff('received_at', 'client_sent_at', 'second') }}
+        {{ whole_datediff('received_at', 'client_sent_at', 'second') }}
             as clock_skew_seconds
     from renamed
 

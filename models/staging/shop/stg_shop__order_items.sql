@@ -21,8 +21,9 @@ final as (
 
         -- amounts
         quantity,
-        coalesce(unit_price, 0) as unit_price,
-        quantity * coalesce(unit_price, 0) as line_amount
+        -- typed explicitly: the types of coalesce(decimal, 0) and int * decimal differ between engines
+        cast(coalesce(unit_price, 0) as decimal(18, 2)) as unit_price,
+        cast(quantity * coalesce(unit_price, 0) as decimal(18, 2)) as line_amount
     from ledger
 
 )

@@ -29,8 +29,9 @@ final as (
         -- amounts
         upper({{ clean_text('currency') }}) as currency,
         total_amount,
-        coalesce(discount_amount, 0) as discount_amount,
-        coalesce(shipping_amount, 0) as shipping_amount,
+        -- typed explicitly: the type of coalesce(decimal, 0) differs between engines
+        cast(coalesce(discount_amount, 0) as decimal(18, 2)) as discount_amount,
+        cast(coalesce(shipping_amount, 0) as decimal(18, 2)) as shipping_amount,
 
         -- timestamps
         created_at as ordered_at,

@@ -108,7 +108,7 @@ spine as (
     cross join day_numbers
     where
         day_numbers.generated_number - 1
-        <= {{ dbt.datediff('segments.first_date', 'cast(' ~ as_of() ~ ' as date)', 'day') }}
+        <= {{ whole_datediff('segments.first_date', 'cast(' ~ as_of() ~ ' as date)', 'day') }}
 
 ),
 
