@@ -1,7 +1,8 @@
 {#-
     JSON helpers over JSON held as text. Raw payloads can be malformed, so
     every extraction is null-safe: use json_if_valid() first, then extract.
-    Engine differences live here, never in models.
+    Engine differences live here (default__ and duckdb__) and in
+    macros/engines/<engine>/ (postgres__, ...), never in models.
 -#}
 
 {# true when text is well-formed JSON (null stays null) #}
@@ -11,10 +12,6 @@
 
 {% macro default__json_is_valid(expr) -%}
     json_valid({{ expr }})
-{%- endmacro %}
-
-{% macro postgres__json_is_valid(expr) -%}
-    pg_input_is_valid({{ expr }}, 'json')
 {%- endmacro %}
 
 {# the text itself when it is valid JSON, else null #}
@@ -32,10 +29,6 @@
 
 {% macro default__json_text(expr, path) -%}
     json_extract_string({{ expr }}, '$.{{ path }}')
-{%- endmacro %}
-
-{% macro postgres__json_text(expr, path) -%}
-    (cast({{ expr }} as json) #>> '{ {{- path.split('.') | join(',') -}} }')
 {%- endmacro %}
 
 {#-
@@ -74,10 +67,3 @@
     {{ dbt.concat(["'['", dbt.listagg(dbt.concat(parts), "','", 'order by ' ~ order_by), "']'"]) }}
 {%- endmacro %}
 
-{% macro postgres__json_array_agg_objects(fields, order_by) -%}
-    cast(json_agg(json_build_object(
-        {%- for key, expr in fields %}
-        '{{ key }}', {{ expr }}{% if not loop.last %},{% endif %}
-        {%- endfor %}
-    ) order by {{ order_by }}) as {{ dbt.type_string() }})
-{%- endmacro %}
