@@ -8,6 +8,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PG_STAMP := $(VENV)/.installed-postgres
 
 export DBT_PROFILES_DIR := $(CURDIR)
 export DBT_PROJECT_DIR := $(CURDIR)
@@ -21,7 +22,7 @@ DEMO_SEED ?= 42
 DEMO_DESTINATION ?= klaviyo
 HISTORY_DAYS ?= 7
 
-.PHONY: help venv demo generate build history lint test test-python test-spark clean
+.PHONY: help venv demo generate build history lint test test-python test-postgres test-spark compare-engines clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -33,6 +34,10 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 venv: $(STAMP)  ## create the virtualenv and install the project
+
+$(PG_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,postgres]'
+	@touch $(PG_STAMP)
 
 SPARK_STAMP := $(VENV)/.installed-spark
 $(SPARK_STAMP): $(STAMP) pyproject.toml
@@ -61,6 +66,12 @@ test-python: $(STAMP)  ## pytest only (unit tests, then dbt integration tests)
 	$(BIN)/python -m pytest
 
 test: lint test-python  ## everything CI runs: lint, then the pytest suite
+
+test-postgres: $(PG_STAMP)  ## the project on PostgreSQL: start a local server, load the demo data, dbt build (full, then incremental) with every test, stop
+	scripts/test_postgres.sh
+
+compare-engines: $(PG_STAMP)  ## build the same data on DuckDB and PostgreSQL (ENGINES=...) and compare every mart and export
+	scripts/build_and_compare.sh
 
 test-spark: $(SPARK_STAMP)  ## dbt build (seeds, models, unit and data tests) on in-process Spark, full refresh then incremental, on the demo dataset; prints timings
 	VENV=$(VENV) DEMO_CUSTOMERS=$(DEMO_CUSTOMERS) DEMO_DAYS=$(DEMO_DAYS) DEMO_SEED=$(DEMO_SEED) scripts/test_spark.sh

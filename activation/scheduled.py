@@ -8,8 +8,9 @@ A run, in order, and never two at once:
 2. **Freshness**: ``dbt source freshness`` for the sources upstream of the
    selected syncs' exports. A source past its ``error_after`` stops the run
    (exit 6); ``warn_after`` is reported and the run goes on.
-3. **Build**: ``dbt build --select +<export>`` for each selected sync (the
-   export and everything upstream, with their tests; the same nodes as
+3. **Build**: ``dbt build --select +<export> --exclude-resource-type unit_test``
+   for each selected sync (the export and everything upstream, with their
+   data tests; the same nodes as
    ``+exposure:<sync>``). Any failed model or test stops the run (exit 6),
    naming the nodes (from run_results.json).
 4. **Sync** the selected syncs, exactly as ``activation sync`` does.
@@ -196,7 +197,11 @@ def freshness_step(dbt: Dbt, selectors: list[str]) -> DbtStep:
 
 
 def build_step(dbt: Dbt, selectors: list[str]) -> DbtStep:
-    return DbtStep("build", dbt.command("build", "--select", *selectors), selectors)
+    # Unit tests check SQL logic on fixed rows, not the data: they run in CI
+    # (`make test`), not in every scheduled build, as dbt's docs recommend.
+    return DbtStep(
+        "build", dbt.command("build", "--select", *selectors, "--exclude-resource-type", "unit_test"), selectors
+    )
 
 
 def check_freshness(dbt: Dbt, step: DbtStep, echo: Any) -> None:
@@ -264,8 +269,9 @@ def run_command(
     1. take the lock <warehouse>.run.lock (no waiting): a run that finds it held exits 5;
     2. dbt source freshness on the sources upstream of the selected syncs' exports:
        past error_after stops the run (exit 6), warn_after only warns;
-    3. dbt build --select +<export> for each selected sync: a failed model or test stops
-       the run before anything is sent (exit 6), naming the failed nodes;
+    3. dbt build --select +<export> for each selected sync, data tests included and unit
+       tests excluded (they run in CI): a failed model or test stops the run before
+       anything is sent (exit 6), naming the failed nodes;
     4. the syncs, exactly as `activation sync` runs them;
     5. alerts to the webhook in $<alerts.webhook_url_env> (syncs.yml `alerts`): on a non-zero
        exit (a partial run only above failed_share), a failed share above alerts.failed_share,
@@ -338,7 +344,7 @@ def run_command(
                     report["dbt"].append(step.as_dict())
                 say(f"  {step.nodes} source(s) checked, {len(step.warned_nodes)} warning(s), "
                     f"{step.duration_seconds:.1f} s")
-                say(f"dbt build --select {' '.join(selectors)}")
+                say(f"dbt build --select {' '.join(selectors)} --exclude-resource-type unit_test")
                 step = build_step(dbt, selectors)
                 try:
                     build(dbt, step)

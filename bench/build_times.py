@@ -2,8 +2,11 @@
 
 The newest `--new-share` of raw events (by received_at) is held back, the
 warehouse is built with --full-refresh, the held-back events are landed, and
-`dbt build` runs incrementally. Repeated `--runs` times on a fresh copy of the
-warehouse; medians are reported.
+`dbt build` runs incrementally. Both builds are production builds: models and
+data tests, without dbt unit tests (`--exclude-resource-type unit_test`, as
+`activation run` builds; `--unit-tests` includes them). Repeated `--runs`
+times on a fresh copy of the warehouse; medians are reported, with the
+slowest nodes of each build.
 
     python -m bench.build_times --db /tmp/bench10m.duckdb --runs 3
     python -m bench.build_times --db /tmp/bench10m.duckdb --generate --customers 1000000
@@ -31,7 +34,7 @@ DBT = Path(sys.executable).parent / "dbt"
 
 
 def _dbt(args: list[str], warehouse: Path, work: Path) -> float:
-    """Run dbt, return wall seconds; fail loudly on a non-zero exit."""
+    """Run dbt, return wall seconds; fail loudly on a non-zero exit. Per-node times land in work/target/run_results.json."""
     env = {**os.environ, "WAREHOUSE_PATH": str(warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
     command = [
         str(DBT), *args, "--project-dir", str(ROOT), "--profiles-dir", str(ROOT),
@@ -62,6 +65,21 @@ def _land_held_back(warehouse: Path) -> None:
         con.execute("drop table raw._held_back")
 
 
+def _node_seconds(work: Path) -> dict[str, float]:
+    """Execution seconds per node (model, test, seed) of the last dbt invocation."""
+    results = json.loads((work / "target" / "run_results.json").read_text())["results"]
+    return {entry["unique_id"]: entry["execution_time"] for entry in results}
+
+
+def _slowest(runs: list[dict[str, float]], top: int = 25) -> dict[str, float]:
+    """The `top` nodes by median execution seconds across runs."""
+    if not runs:
+        return {}
+    medians = {node: statistics.median(run.get(node, 0.0) for run in runs) for node in runs[0]}
+    ranked = sorted(medians.items(), key=lambda item: item[1], reverse=True)[:top]
+    return {node: round(seconds, 2) for node, seconds in ranked}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--db", type=Path, required=True, help="DuckDB file holding the raw schema")
@@ -71,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=3, help="repetitions; medians are reported (default 3)")
     parser.add_argument("--new-share", type=float, default=0.01, help="share of events held back (default 0.01)")
     parser.add_argument("--select", default=None, help="dbt --select for both builds (default: everything)")
+    parser.add_argument("--unit-tests", action="store_true",
+                        help="include dbt unit tests in both builds (default: excluded, as in a scheduled build)")
     args = parser.parse_args(argv)
 
     if args.generate:
@@ -85,8 +105,13 @@ def main(argv: list[str] | None = None) -> int:
         events = con.execute("select count(*) from raw.events").fetchone()[0]
 
     select = ["--select", args.select] if args.select else []
+    # a production build: models and data tests; unit tests (fixed rows, not data) are CI's
+    if not args.unit_tests:
+        select += ["--exclude-resource-type", "unit_test"]
     vars_ = ["--vars", json.dumps({"as_of": "2026-11-20 12:00:00"})]
     full_times, incremental_times, held = [], [], 0
+    full_nodes: list[dict[str, float]] = []
+    incremental_nodes: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="bench_build_") as tmp:
         work = Path(tmp)
         for run in range(args.runs):
@@ -95,8 +120,10 @@ def main(argv: list[str] | None = None) -> int:
             held = _hold_back(warehouse, args.new_share)
             _dbt(["seed"], warehouse, work)
             full_times.append(_dbt(["build", "--full-refresh", *select, *vars_], warehouse, work))
+            full_nodes.append(_node_seconds(work))
             _land_held_back(warehouse)
             incremental_times.append(_dbt(["build", *select, *vars_], warehouse, work))
+            incremental_nodes.append(_node_seconds(work))
             print(f"run {run + 1}: full {full_times[-1]:.1f} s, incremental {incremental_times[-1]:.1f} s", file=sys.stderr)
             warehouse.unlink()
 
@@ -105,12 +132,15 @@ def main(argv: list[str] | None = None) -> int:
         "new_events": held,
         "runs": args.runs,
         "select": args.select or "everything",
+        "unit_tests": args.unit_tests,
         "full_build_seconds": full_times,
         "incremental_build_seconds": incremental_times,
         "full_build_median": statistics.median(full_times),
         "incremental_build_median": statistics.median(incremental_times),
         "incremental_over_full": statistics.median(incremental_times) / statistics.median(full_times),
         "cpus": os.cpu_count(),
+        "slowest_nodes_full": _slowest(full_nodes),
+        "slowest_nodes_incremental": _slowest(incremental_nodes),
     }
     out = ROOT / "bench" / "results" / "build_times.json"
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -120,6 +150,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'full build, median (s)':<28}{result['full_build_median']:>14.1f}")
     print(f"{'incremental, median (s)':<28}{result['incremental_build_median']:>14.1f}")
     print(f"{'incremental / full':<28}{result['incremental_over_full']:>14.2f}")
+    for label, key in (("full", "slowest_nodes_full"), ("incremental", "slowest_nodes_incremental")):
+        print(f"\nslowest nodes, {label} build (median s):")
+        for node, seconds in list(result[key].items())[:10]:
+            print(f"  {seconds:>8.1f}  {node}")
     print(f"\nwritten to {out}")
     return 0
 

@@ -98,6 +98,8 @@ def engine_build(warehouse: Path, models: list[dict[str, Any]]) -> dict[str, Any
     con = duckdb.connect(str(warehouse))
     try:
         con.execute("set TimeZone = 'UTC'")  # as profiles.yml's settings (icu loads on first use)
+        if os.environ.get("DUCKDB_MEMORY_LIMIT"):  # as the session_settings hook sets it for dbt
+            con.execute("set memory_limit = ?", [os.environ["DUCKDB_MEMORY_LIMIT"].strip()])
         for schema in sorted({(n["database"], n["schema"]) for n in models}):
             con.execute(f'create schema if not exists "{schema[0]}"."{schema[1]}"')
         for node in models:

@@ -5,7 +5,7 @@
 -#}
 {% macro quintile_score(metric) -%}
     cast(
-        1 + floor(5.0 * (rank() over (order by {{ metric }} asc) - 1) / count(*) over ())
+        1 + floor(5.0 * (rank() over (order by {{ metric }} asc nulls last) - 1) / count(*) over ())
         as {{ dbt.type_int() }}
     )
 {%- endmacro %}

@@ -11,7 +11,7 @@ data counts:
   - timestamps as UTC ISO-8601 with microseconds (naive ones are UTC);
   - dates as ISO-8601; booleans as true / false; null as null;
   - JSON text (columns with meta format: json) parsed and written again with
-    sorted keys and no whitespace.
+    sorted keys and no whitespace, numbers by value (5.00 == 5).
 
 Per model it prints the row count and an order-independent checksum of the rows
 (the sum of the rows' SHA-256 digests modulo 2**128, so duplicate rows count), per
@@ -174,8 +174,10 @@ def normalise_float(value: float) -> Any:
 
 
 def normalise_json(value: Any) -> Any:
-    """A parsed JSON value with floats rounded like columns."""
+    """A parsed JSON value, numbers by value (5.00 == 5), floats rounded like columns."""
     if isinstance(value, float):
+        if value.is_integer() and abs(value) < 2**53:
+            return int(value)
         return normalise_float(value)
     if isinstance(value, list):
         return [normalise_json(item) for item in value]

@@ -7,7 +7,7 @@ from datetime import timedelta
 import duckdb
 
 LATE_PERCENT = 5
-LATE_WITHIN = timedelta(hours=36)  # well inside the default 72 h lookback
+LATE_WITHIN = timedelta(hours=12)  # well inside the default 24 h lookback
 
 
 def assign_loads(warehouse, cut_offs, forced: dict[str, int] | None = None) -> dict[int, tuple[int, int]]:

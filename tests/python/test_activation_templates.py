@@ -64,7 +64,7 @@ def _python_type(column: dict) -> tuple[type, ...]:
     data_type = column["data_type"].lower()
     if _meta(column).get("format") == "json":
         return (list,)
-    if data_type == "varchar":
+    if data_type in ("string", "varchar"):
         return (str,)
     if data_type == "boolean":
         return (bool,)

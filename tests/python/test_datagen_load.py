@@ -64,6 +64,7 @@ def _postgres_or_skip():
         pytest.skip(f"no PostgreSQL at {settings['host']}:{settings['port']} (scripts/postgres.sh start)")
 
 
+@pytest.mark.postgres
 def test_load_copies_every_row_and_value_exactly(tmp_path, small_dataset):
     from datagen import write_duckdb
 

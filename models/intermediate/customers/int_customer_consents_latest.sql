@@ -28,7 +28,8 @@ keyed as (
         consents.channel,
         consents.consent_status,
         consents.consent_source,
-        consents.occurred_at
+        consents.occurred_at,
+        consents.consent_id
     from consents
     inner join identities
         on
@@ -44,7 +45,7 @@ ranked as (
         *,
         row_number() over (
             partition by customer_key, channel
-            order by occurred_at desc, case consent_status when 'withdrawn' then 0 else 1 end
+            order by occurred_at desc, case consent_status when 'withdrawn' then 0 else 1 end, consent_id asc
         ) as recency_rank
     from keyed
 

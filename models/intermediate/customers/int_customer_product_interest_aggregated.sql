@@ -31,7 +31,7 @@ favourite as (
         category,
         row_number() over (
             partition by customer_key
-            order by product_views_90d desc, last_viewed_at desc, category asc
+            order by product_views_90d desc, last_viewed_at desc nulls last, category asc nulls last
         ) as preference_rank
     from category_views
     where product_views_90d > 0

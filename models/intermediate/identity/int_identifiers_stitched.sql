@@ -54,7 +54,8 @@ edges as (
 observed_identifiers as (
 
     {% for relation, identifier_type, column, condition in observed %}
-        select
+        -- distinct per source: ten million events hold a few million identifiers
+        select distinct
             '{{ identifier_type }}' as identifier_type,
             {{ column }} as identifier
         from {{ ref(relation) }}

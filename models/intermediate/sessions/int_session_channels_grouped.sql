@@ -39,7 +39,7 @@ matches as (
         rules.channel_group,
         row_number() over (
             partition by combinations.utm_medium, combinations.utm_source, combinations.referrer_host
-            order by rules.priority
+            order by rules.priority, rules.channel_group
         ) as match_rank
     from combinations
     inner join rules

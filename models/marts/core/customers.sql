@@ -91,7 +91,7 @@ crm_latest as (
         crm.created_at,
         row_number() over (
             partition by identities.customer_key
-            order by crm.updated_at desc, crm.customer_id asc
+            order by crm.updated_at desc nulls last, crm.customer_id asc
         ) as recency_rank
     from crm
     inner join identities

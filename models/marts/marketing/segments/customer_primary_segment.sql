@@ -30,7 +30,7 @@ ranked as (
         count(*) over (partition by memberships.customer_key) as segment_count,
         row_number() over (
             partition by memberships.customer_key
-            order by definitions.priority asc, memberships.qualified_at desc, memberships.segment_key asc
+            order by definitions.priority asc, memberships.qualified_at desc nulls last, memberships.segment_key asc
         ) as priority_rank
     from memberships
     inner join definitions

@@ -1,7 +1,7 @@
 {{ config(
     materialized='incremental',
     unique_key='interval_id',
-    incremental_strategy='delete+insert',
+    incremental_strategy=unique_key_strategy(),
     on_schema_change='fail',
 ) }}
 
@@ -15,7 +15,8 @@
     change, so they are as fine as the build schedule (qualified_at carries
     the rule's own time where it knows one).
 
-    Only changed intervals are written (delete+insert on interval_id). A
+    Only changed intervals are written (by interval_id: delete+insert or
+    merge, per engine, macros/incremental/strategy.sql). A
     build whose as_of is not later than the last recorded change writes
     nothing, so rerunning or reproducing an older as_of never rewrites
     history; a full refresh starts the history again at the build's as_of.

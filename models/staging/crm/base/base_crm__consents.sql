@@ -32,7 +32,9 @@ final as (
 
     select
         *,
-        {{ staging_disposition('clean_consent_id', 'occurred_at, subject, status, channel, source') }} as disposition
+        {{ staging_disposition(
+            'clean_consent_id', 'occurred_at, subject, subject_type, status, channel, source nulls last'
+        ) }} as disposition
     from validated
 
 )

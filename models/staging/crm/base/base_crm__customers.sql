@@ -27,7 +27,8 @@ final as (
         -- the CRM re-delivers a record when it changes: the latest version wins
         {{ staging_disposition(
             'clean_customer_id',
-            'updated_at desc nulls last, created_at desc nulls last, email, first_name, last_name'
+            'updated_at desc nulls last, created_at desc nulls last, email nulls last, first_name nulls last, '
+            ~ 'last_name nulls last, birth_date nulls last, city nulls last, country nulls last'
         ) }} as disposition
     from validated
 

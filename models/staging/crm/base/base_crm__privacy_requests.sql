@@ -30,7 +30,10 @@ final as (
 
     select
         *,
-        {{ staging_disposition('clean_request_id', 'requested_at, subject') }} as disposition
+        {{ staging_disposition(
+            'clean_request_id',
+            'requested_at, subject nulls last, subject_type nulls last, request_type nulls last'
+        ) }} as disposition
     from validated
 
 )

@@ -30,7 +30,10 @@ final as (
     select
         *,
         -- ESPs retry webhooks: keep the first delivery of each event
-        {{ staging_disposition('clean_event_id', 'occurred_at, email, event_type') }} as disposition
+        {{ staging_disposition(
+            'clean_event_id',
+            'occurred_at, email, event_type, campaign_id nulls last, url nulls last, bounce_type nulls last'
+        ) }} as disposition
     from validated
 
 )

@@ -155,14 +155,16 @@ validated as (
 
 {% if window_start is not none -%}
 -- Valid copies processed by earlier runs, received before this window: a copy
--- in the window with the same message_id is a duplicate of them.
+-- in the window with the same message_id is a duplicate of them. Only the
+-- window's message ids are looked up (a semi-join), not every earlier id.
 earlier_valid_copies as (
 
-    select distinct event_id
-    from {{ this }}
+    select distinct earlier.event_id
+    from {{ this }} as earlier
     where
-        received_at < {{ window_start }}
-        and disposition in ('staged', 'duplicate')
+        earlier.received_at < {{ window_start }}
+        and earlier.disposition in ('staged', 'duplicate')
+        and earlier.event_id in (select validated.clean_message_id from validated)
 
 ),
 {%- endif %}
@@ -173,7 +175,8 @@ dispositions as (
         *,
         {{ staging_disposition(
             'clean_message_id',
-            'received_at, sent_at, ' ~ ts ~ ', properties, context'
+            'received_at, sent_at nulls last, ' ~ ts ~ ', properties nulls last, context nulls last, type, '
+            ~ 'event nulls last, anonymous_id nulls last, user_id nulls last, traits nulls last'
         ) }} as disposition_in_window
     from validated
 

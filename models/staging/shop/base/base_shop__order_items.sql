@@ -29,7 +29,7 @@ final as (
     select
         *,
         {{ staging_disposition(
-            'clean_order_id, line_number', 'product_id, quantity, unit_price'
+            'clean_order_id, line_number', 'product_id, quantity, unit_price nulls last'
         ) }} as disposition
     from validated
 

@@ -33,7 +33,10 @@ final as (
         *,
         -- an order is re-delivered when its status changes: the latest version wins
         {{ staging_disposition(
-            'clean_order_id', 'updated_at desc nulls last, status, total_amount'
+            'clean_order_id',
+            'updated_at desc nulls last, status, total_amount nulls last, created_at, customer_id nulls last, '
+            ~ 'email nulls last, anonymous_id nulls last, currency nulls last, discount_amount nulls last, '
+            ~ 'shipping_amount nulls last'
         ) }} as disposition
     from validated
 

@@ -27,7 +27,9 @@ final as (
         *,
         -- the catalogue re-delivers an item when it changes: the latest version wins
         {{ staging_disposition(
-            'clean_product_id', 'updated_at desc nulls last, product_id, name, price'
+            'clean_product_id',
+            'updated_at desc nulls last, product_id, name nulls last, price nulls last, category nulls last, '
+            ~ 'currency nulls last, image_url nulls last, product_url nulls last, stock_quantity nulls last'
         ) }} as disposition
     from validated
 

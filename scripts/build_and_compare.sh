@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# make compare-engines: build the same generated data on every engine in
+# $ENGINES and compare every mart and export across them
+# (scripts/compare_engines.py; the first engine is the reference).
+#
+# One raw dataset (datagen, fixed seed and end time) is built on each engine
+# by scripts/engine_build.sh: a full build at as_of - 1 day, then an
+# incremental build at as_of. A PostgreSQL server is started for the run
+# (scripts/postgres.sh) and stopped at the end, also on failure, when this
+# script started it.
+#
+# Settings (environment): ENGINES ("duckdb postgres"), DEMO_CUSTOMERS (2000),
+# DEMO_DAYS (30), DEMO_SEED (42), END_TIME (2026-11-20T12:00:00; as_of is the
+# same instant), PGPORT (54329), COMPARE_DIR (target/compare-engines).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+BIN="${BIN:-$ROOT/.venv/bin}"
+ENGINES="${ENGINES:-duckdb postgres}"
+CUSTOMERS="${DEMO_CUSTOMERS:-2000}"
+DAYS="${DEMO_DAYS:-30}"
+SEED="${DEMO_SEED:-42}"
+END_TIME="${END_TIME:-2026-11-20T12:00:00}"
+export AS_OF="${END_TIME/T/ }"
+export PGPORT="${PGPORT:-54329}"
+WORK_DIR="${COMPARE_DIR:-$ROOT/target/compare-engines}"
+
+started_postgres=false
+finish() {
+    local status=$?
+    if $started_postgres; then
+        scripts/postgres.sh stop || true
+        echo "build_and_compare.sh: stopped the PostgreSQL server on port $PGPORT" >&2
+    fi
+    exit $status
+}
+trap finish EXIT
+
+mkdir -p "$WORK_DIR"
+"$BIN/python" -m datagen generate --db "$WORK_DIR/source.duckdb" --customers "$CUSTOMERS" --days "$DAYS" \
+    --seed "$SEED" --end-time "$END_TIME" --quiet
+
+specs=()
+for engine in $ENGINES; do
+    case "$engine" in
+        duckdb)
+            specs+=(--engine "duckdb=$WORK_DIR/duckdb.duckdb")
+            ;;
+        postgres)
+            if ! scripts/postgres.sh status; then
+                started_postgres=true
+            fi
+            scripts/postgres.sh start
+            eval "$(scripts/postgres.sh env)"
+            specs+=(--engine postgres)
+            ;;
+        *)
+            echo "build_and_compare.sh: unknown engine '$engine' in ENGINES (duckdb, postgres)" >&2
+            exit 2
+            ;;
+    esac
+    scripts/engine_build.sh "$engine" "$WORK_DIR/source.duckdb" "$WORK_DIR"
+done
+
+first="${ENGINES%% *}"
+"$BIN/python" scripts/compare_engines.py --manifest "$WORK_DIR/$first/target/manifest.json" "${specs[@]}"
+for engine in $ENGINES; do
+    echo "$engine: $(tr '\n' ' ' < "$WORK_DIR/$engine.times")(seconds)"
+done

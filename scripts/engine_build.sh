@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Build the dbt project on one engine from a raw DuckDB file written by
+# `python -m datagen generate` (not named raw.duckdb: its catalog would clash
+# with the schema raw): load the raw tables (other engines), dbt seed,
+# a full `dbt build --full-refresh` (every model, unit test and data test) at
+# as_of FIRST_AS_OF, then an incremental `dbt build` (no --full-refresh) at
+# AS_OF, timing both. The second build runs every incremental strategy on
+# real changes: the event window is recomputed, sessions are re-cut, and the
+# segment membership history records the day's entries and exits.
+#
+#   scripts/engine_build.sh ENGINE RAW_DB WORK_DIR
+#
+# ENGINE: duckdb (copies RAW_DB to WORK_DIR/duckdb.duckdb and builds there) or
+# postgres (the server must be running: scripts/postgres.sh start; PG* variables).
+# AS_OF (default 2026-11-20 12:00:00, as the tests) is the final as_of;
+# FIRST_AS_OF (default AS_OF - 1 day) the first build's.
+# Writes WORK_DIR/<engine>/{target,logs} and WORK_DIR/<engine>.times.
+set -euo pipefail
+
+ENGINE="${1:?usage: engine_build.sh ENGINE RAW_DB WORK_DIR}"
+RAW_DB="${2:?usage: engine_build.sh ENGINE RAW_DB WORK_DIR}"
+WORK_DIR="${3:?usage: engine_build.sh ENGINE RAW_DB WORK_DIR}"
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BIN="${BIN:-$ROOT/.venv/bin}"
+AS_OF="${AS_OF:-2026-11-20 12:00:00}"
+FIRST_AS_OF="${FIRST_AS_OF:-$("$BIN/python" -c 'import datetime, sys
+t = datetime.datetime.fromisoformat(sys.argv[1]) - datetime.timedelta(days=1)
+print(t.isoformat(sep=" "))' "$AS_OF")}"
+export DBT_PROFILES_DIR="$ROOT" DBT_PROJECT_DIR="$ROOT" DBT_SEND_ANONYMOUS_USAGE_STATS=false
+
+mkdir -p "$WORK_DIR/$ENGINE"
+case "$ENGINE" in
+    duckdb)
+        export WAREHOUSE_PATH="$WORK_DIR/duckdb.duckdb"
+        rm -f "$WAREHOUSE_PATH" "$WAREHOUSE_PATH.wal"
+        cp "$RAW_DB" "$WAREHOUSE_PATH"
+        TARGET=dev
+        ;;
+    postgres)
+        "$BIN/python" -m datagen load --db "$RAW_DB" --target postgres --quiet
+        TARGET=postgres
+        ;;
+    *)
+        echo "engine_build.sh: unknown engine '$ENGINE' (duckdb, postgres)" >&2
+        exit 2
+        ;;
+esac
+
+# dbt AS_OF COMMAND...
+dbt() {
+    local as_of="$1"
+    shift
+    "$BIN/dbt" "$@" --target "$TARGET" --vars "{as_of: \"$as_of\"}" \
+        --target-path "$WORK_DIR/$ENGINE/target" --log-path "$WORK_DIR/$ENGINE/logs"
+}
+
+# wall-clock seconds of a command (bash's EPOCHREALTIME, awk for the arithmetic)
+timed() {
+    local start=$EPOCHREALTIME
+    "$@"
+    awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }' > "$WORK_DIR/.elapsed"
+}
+
+dbt "$FIRST_AS_OF" seed --full-refresh --quiet
+timed dbt "$FIRST_AS_OF" build --full-refresh
+full=$(cat "$WORK_DIR/.elapsed")
+timed dbt "$AS_OF" build
+incremental=$(cat "$WORK_DIR/.elapsed")
+printf 'full %s\nincremental %s\n' "$full" "$incremental" > "$WORK_DIR/$ENGINE.times"
+echo "engine_build.sh: $ENGINE: full dbt build ${full} s (as_of $FIRST_AS_OF), incremental dbt build ${incremental} s (as_of $AS_OF)"
