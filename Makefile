@@ -70,7 +70,7 @@ test: lint test-python  ## everything CI runs: lint, then the pytest suite
 test-postgres: $(PG_STAMP)  ## the project on PostgreSQL: start a local server, load the demo data, dbt build (full, then incremental) with every test, stop
 	scripts/test_postgres.sh
 
-compare-engines: $(PG_STAMP)  ## build the same data on DuckDB and PostgreSQL (ENGINES=...) and compare every mart and export
+compare-engines: $(PG_STAMP) $(if $(findstring spark,$(ENGINES)),$(SPARK_STAMP))  ## build the same data on DuckDB and PostgreSQL (ENGINES="duckdb postgres spark" adds Spark) and compare every mart and export
 	scripts/build_and_compare.sh
 
 test-spark: $(SPARK_STAMP)  ## dbt build (seeds, models, unit and data tests) on in-process Spark, full refresh then incremental, on the demo dataset; prints timings
