@@ -70,7 +70,10 @@ def main() -> None:
     exposures generate the dbt exposures of the syncs (models/exposures/syncs.yml)
 
     Exports are dbt models (models/exports/); activation reads them and keeps its own state
-    (runs, journal, per-record sync state) in the warehouse schema `activation`.
+    (runs, journal, per-record sync state) in the warehouse schema `activation`. The warehouse
+    is a DuckDB file or a PostgreSQL database: --warehouse PATH|postgresql://host/db (or
+    $ACTIVATION_WAREHOUSE); the password comes from PGPASSWORD or ~/.pgpass, never the URL.
+    preview and report read DuckDB only.
     """
 
 

@@ -19,7 +19,7 @@ from typing import Any
 import click
 
 from activation.config import DEFAULT_SYNCS_FILE, Sync, SyncsFile, load_syncs
-from activation.db import DEFAULT_WAREHOUSE, Warehouse, default_warehouse_path
+from activation.db import DEFAULT_WAREHOUSE, WAREHOUSE_ENV, Warehouse, default_warehouse, rows_of
 from activation.destinations import make_destination
 from activation.engine import Engine, RunResult
 from activation.errors import CircuitBreakerTripped, ConfigError, DestinationError
@@ -43,12 +43,17 @@ syncs_option = click.option(
     help="The sync declarations file.",
 )
 db_option = click.option(
+    "--warehouse",
     "--db",
-    "db_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=default_warehouse_path,
-    show_default=f"$WAREHOUSE_PATH or ./{DEFAULT_WAREHOUSE}",
-    help="DuckDB warehouse: exports are read from it and activation's state is kept in it.",
+    "warehouse_spec",
+    metavar="PATH|URL",
+    default=default_warehouse,
+    show_default=f"${WAREHOUSE_ENV}, else $WAREHOUSE_PATH, else ./{DEFAULT_WAREHOUSE}",
+    help=(
+        "Where exports are read and activation's state is kept: a DuckDB file, or a PostgreSQL URL "
+        "postgresql://[user@]host[:port]/database (no password in it: libpq reads PGPASSWORD or ~/.pgpass; "
+        "PGHOST, PGPORT, PGUSER, PGDATABASE fill in what the URL leaves out)."
+    ),
 )
 select_option = click.option(
     "--select", "-s", "names", multiple=True, metavar="NAME", help="Run only this sync (repeatable). Default: all."
@@ -64,9 +69,9 @@ class Fail(click.ClickException):
         self.exit_code = code
 
 
-def _open(syncs_path: Path, db_path: Path) -> tuple[SyncsFile, Warehouse, StateStore]:
+def _open(syncs_path: Path, warehouse_spec: str) -> tuple[SyncsFile, Warehouse, StateStore]:
     syncs = load_syncs(syncs_path)
-    warehouse = Warehouse.open_duckdb(db_path)
+    warehouse = Warehouse.open(warehouse_spec)
     return syncs, warehouse, StateStore(warehouse, syncs.state_schema)
 
 
@@ -82,7 +87,7 @@ def _open(syncs_path: Path, db_path: Path) -> tuple[SyncsFile, Warehouse, StateS
 @output_option
 def sync_command(
     syncs_path: Path,
-    db_path: Path,
+    warehouse_spec: str,
     names: tuple[str, ...],
     dry_run: bool,
     full_resync: bool,
@@ -107,7 +112,7 @@ def sync_command(
     3 a circuit breaker stopped a list sync, 4 a destination failed.
     """
     try:
-        syncs, warehouse, store = _open(syncs_path, db_path)
+        syncs, warehouse, store = _open(syncs_path, warehouse_spec)
     except ConfigError as error:
         raise Fail(str(error), CONFIG) from None
     with warehouse:
@@ -192,7 +197,7 @@ def _describe_run(result: RunResult) -> str:
 @click.option("--samples", default=5, show_default=True, help="Sample record keys per operation.")
 @output_option
 def plan_command(
-    syncs_path: Path, db_path: Path, names: tuple[str, ...], full_resync: bool, samples: int, output: str
+    syncs_path: Path, warehouse_spec: str, names: tuple[str, ...], full_resync: bool, samples: int, output: str
 ) -> None:
     """Compute each selected sync's plan and print it; nothing is sent or recorded.
 
@@ -201,7 +206,7 @@ def plan_command(
     tombstoned).
     """
     try:
-        syncs, warehouse, store = _open(syncs_path, db_path)
+        syncs, warehouse, store = _open(syncs_path, warehouse_spec)
         selected = syncs.select(list(names))
     except ConfigError as error:
         raise Fail(str(error), CONFIG) from None
@@ -241,11 +246,11 @@ def plan_command(
 @select_option
 @click.option("--limit", default=10, show_default=True, help="Runs to show.")
 @output_option
-def status_command(syncs_path: Path, db_path: Path, names: tuple[str, ...], limit: int, output: str) -> None:
+def status_command(syncs_path: Path, warehouse_spec: str, names: tuple[str, ...], limit: int, output: str) -> None:
     """Recent runs from <state schema>.runs: status, planned operations, outcomes, requests, duration, error."""
     try:
         syncs = load_syncs(syncs_path)
-        warehouse = Warehouse.open_duckdb(db_path, read_only=True)
+        warehouse = Warehouse.open(warehouse_spec, read_only=True)
     except ConfigError as error:
         raise Fail(str(error), CONFIG) from None
     store = StateStore(warehouse, syncs.state_schema)
@@ -253,13 +258,11 @@ def status_command(syncs_path: Path, db_path: Path, names: tuple[str, ...], limi
         if not warehouse.relation_exists(syncs.state_schema, "runs"):
             click.echo("no runs yet (run `activation sync`)")
             return
-        where = "where sync_name in (select unnest(?))" if names else ""
+        where = "where sync_name in (select unnest(cast(? as varchar[])))" if names else ""
         params: list[Any] = [list(names)] if names else []
-        cursor = warehouse.connection.execute(
+        rows = rows_of(*warehouse.query(
             f"select * from {store.table('runs')} {where} order by started_at desc limit {int(limit)}", params
-        )
-        columns = [d[0] for d in cursor.description]
-        rows = [dict(zip(columns, row, strict=True)) for row in cursor.fetchall()]
+        ))
     if output == "json":
         click.echo(json.dumps(rows, indent=2, default=str))
         return

@@ -28,7 +28,6 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import pyarrow as pa
 from tqdm import tqdm
 
 from activation import failpoints
@@ -49,6 +48,15 @@ from activation.state import (
 )
 
 READ_PAGE = 50_000
+# what a destination said about each record of a batch, loaded into the warehouse to apply set-based
+OUTCOME_COLUMNS = (
+    ("seq", "bigint"),
+    ("status", "varchar"),
+    ("destination_ref", "varchar"),
+    ("error_code", "varchar"),
+    ("error_message", "varchar"),
+    ("retryable", "boolean"),
+)
 UNCERTAIN = "uncertain"
 
 # run statuses
@@ -123,6 +131,12 @@ class Engine:
             self._record_dry_run(sync, result, full_resync)
             return result
 
+        # one process per sync: two would resume the same interrupted run and send it twice (DuckDB
+        # already allows one writer per file; on PostgreSQL this is an advisory lock of the session)
+        with self.warehouse.exclusive(f"activation sync {self.store.schema}.{sync.name}"):
+            return self._run(sync, full_resync=full_resync, force_removals=force_removals)
+
+    def _run(self, sync: Sync, *, full_resync: bool, force_removals: bool) -> RunResult:
         destination = self.destination_factory(sync)
         if not destination.supports(sync.mode):
             raise ActivationError(f"sync {sync.name}: destination {destination.name} cannot run mode {sync.mode}")
@@ -305,7 +319,7 @@ class Engine:
         seqs = [record.seq for record in batch.records]
         self.warehouse.execute(
             f"update {self.store.table('journal')} set status = '{IN_FLIGHT}', updated_at = ? "
-            f"where run_id = ? and seq in (select unnest(?))",
+            f"where run_id = ? and seq in (select unnest(cast(? as bigint[])))",
             [_now(), run_id, seqs],
         )
 
@@ -349,111 +363,100 @@ class Engine:
             raise ActivationError(f"destination returned no outcome for journal records {missing[:5]}")
         fingerprint = sync.mapping_fingerprint()
         now = _now()
-        table = pa.table(
-            {
-                "seq": pa.array([o.seq for o in outcomes], pa.int64()),
-                "status": pa.array([o.status for o in outcomes], pa.string()),
-                "destination_ref": pa.array([o.destination_ref for o in outcomes], pa.string()),
-                "error_code": pa.array([o.error_code for o in outcomes], pa.string()),
-                "error_message": pa.array([o.error_message for o in outcomes], pa.string()),
-                "retryable": pa.array([o.retryable for o in outcomes], pa.bool_()),
-            }
-        )
+        rows = [
+            (o.seq, o.status, o.destination_ref, o.error_code, o.error_message, o.retryable) for o in outcomes
+        ]
         journal = self.store.table("journal")
         state = self.store.table("sync_state")
-        connection = self.warehouse.connection
-        connection.register("batch_outcomes", table)
-        try:
-            with self.warehouse.transaction():
-                self.warehouse.execute(
-                    f"""
-                    update {journal} as journal
-                    set status = case
-                            when o.status in ('{ACKNOWLEDGED}', '{UNCERTAIN}') then o.status else '{FAILED}'
-                        end,
-                        destination_ref = coalesce(o.destination_ref, journal.destination_ref),
-                        error_code = o.error_code,
-                        error_message = o.error_message,
-                        retryable = o.retryable,
-                        updated_at = ?
-                    from batch_outcomes as o
-                    where journal.run_id = ? and journal.seq = o.seq
-                    """,
-                    [now, run_id],
-                )
-                # the new state of every record of the batch
-                self.warehouse.execute(
-                    f"""
-                    create or replace temp table batch_state as
-                    select
-                        journal.sync_name,
-                        journal.record_key,
-                        journal.email,
-                        case
-                            when journal.status = '{ACKNOWLEDGED}' and journal.operation = '{REMOVE}' then '{REMOVED}'
-                            when journal.status = '{ACKNOWLEDGED}' and ? then '{TOMBSTONED}'
-                            when journal.status = '{ACKNOWLEDGED}' then '{SYNCED}'
-                            when journal.status = '{UNCERTAIN}' then '{UNCERTAIN}'
-                            else '{STATE_FAILED}'
-                        end as status,
-                        case
-                            when journal.status = '{ACKNOWLEDGED}' then journal.payload_hash
-                            else previous.payload_hash
-                        end as payload_hash,
-                        case
-                            when journal.status = '{ACKNOWLEDGED}' then ?
-                            else previous.mapping_fingerprint
-                        end as mapping_fingerprint,
-                        journal.destination_ref,
-                        journal.error_code,
-                        journal.error_message,
-                        case when journal.status = '{ACKNOWLEDGED}' then 0
-                            else coalesce(previous.failures, 0) + 1 end as failures
-                    from {journal} as journal
-                    inner join batch_outcomes as o on journal.seq = o.seq
-                    left join {state} as previous
-                        on previous.sync_name = journal.sync_name and previous.record_key = journal.record_key
-                    where journal.run_id = ?
-                    """,
-                    [sync.mode is Mode.PROPAGATE_DELETIONS, fingerprint, run_id],
-                )
-                self.warehouse.execute(
-                    f"""
-                    delete from {state}
-                    where sync_name = ? and record_key in (select record_key from batch_state)
-                    """,
-                    [sync.name],
-                )
-                self.warehouse.execute(
-                    f"""
-                    insert into {state}
-                        (sync_name, record_key, email, payload_hash, mapping_fingerprint, destination_ref, status,
-                         error_code, error_message, failures, last_run_id, updated_at)
-                    select sync_name, record_key, email, payload_hash, mapping_fingerprint, destination_ref, status,
-                        error_code, error_message, failures, ?, ?
-                    from batch_state
-                    """,
-                    [run_id, now],
-                )
-                if sync.mode is Mode.PROPAGATE_DELETIONS:
-                    self._tombstone(sync, run_id, now)
-                self.warehouse.execute(
-                    f"""
-                    update {self.store.table('runs')} set
-                        sent = sent + ?,
-                        acknowledged = acknowledged + ?,
-                        failed = failed + ?
-                    where run_id = ?
-                    """,
-                    [
-                        len(outcomes),
-                        sum(1 for o in outcomes if o.status == ACKNOWLEDGED),
-                        sum(1 for o in outcomes if o.status != ACKNOWLEDGED),
-                        run_id,
-                    ],
-                )
-        finally:
-            connection.unregister("batch_outcomes")
+        # the outcomes are loaded inside the transaction: a crash before its commit leaves nothing behind
+        with self.warehouse.transaction(), self.warehouse.temp_rows("batch_outcomes", OUTCOME_COLUMNS, rows):
+            self.warehouse.execute(
+                f"""
+                update {journal} as journal
+                set status = case
+                        when o.status in ('{ACKNOWLEDGED}', '{UNCERTAIN}') then o.status else '{FAILED}'
+                    end,
+                    destination_ref = coalesce(o.destination_ref, journal.destination_ref),
+                    error_code = o.error_code,
+                    error_message = o.error_message,
+                    retryable = o.retryable,
+                    updated_at = ?
+                from batch_outcomes as o
+                where journal.run_id = ? and journal.seq = o.seq
+                """,
+                [now, run_id],
+            )
+            # the new state of every record of the batch
+            self.warehouse.create_temp_table(
+                "batch_state",
+                f"""
+                select
+                    journal.sync_name,
+                    journal.record_key,
+                    journal.email,
+                    case
+                        when journal.status = '{ACKNOWLEDGED}' and journal.operation = '{REMOVE}' then '{REMOVED}'
+                        when journal.status = '{ACKNOWLEDGED}' and ? then '{TOMBSTONED}'
+                        when journal.status = '{ACKNOWLEDGED}' then '{SYNCED}'
+                        when journal.status = '{UNCERTAIN}' then '{UNCERTAIN}'
+                        else '{STATE_FAILED}'
+                    end as status,
+                    case
+                        when journal.status = '{ACKNOWLEDGED}' then journal.payload_hash
+                        else previous.payload_hash
+                    end as payload_hash,
+                    case
+                        when journal.status = '{ACKNOWLEDGED}' then ?
+                        else previous.mapping_fingerprint
+                    end as mapping_fingerprint,
+                    journal.destination_ref,
+                    journal.error_code,
+                    journal.error_message,
+                    case when journal.status = '{ACKNOWLEDGED}' then 0
+                        else coalesce(previous.failures, 0) + 1 end as failures
+                from {journal} as journal
+                inner join batch_outcomes as o on journal.seq = o.seq
+                left join {state} as previous
+                    on previous.sync_name = journal.sync_name and previous.record_key = journal.record_key
+                where journal.run_id = ?
+                """,
+                [sync.mode is Mode.PROPAGATE_DELETIONS, fingerprint, run_id],
+            )
+            self.warehouse.execute(
+                f"""
+                delete from {state}
+                where sync_name = ? and record_key in (select record_key from batch_state)
+                """,
+                [sync.name],
+            )
+            self.warehouse.execute(
+                f"""
+                insert into {state}
+                    (sync_name, record_key, email, payload_hash, mapping_fingerprint, destination_ref, status,
+                     error_code, error_message, failures, last_run_id, updated_at)
+                select sync_name, record_key, email, payload_hash, mapping_fingerprint, destination_ref, status,
+                    error_code, error_message, failures, ?, ?
+                from batch_state
+                """,
+                [run_id, now],
+            )
+            if sync.mode is Mode.PROPAGATE_DELETIONS:
+                self._tombstone(sync, run_id, now)
+            self.warehouse.execute(
+                f"""
+                update {self.store.table('runs')} set
+                    sent = sent + ?,
+                    acknowledged = acknowledged + ?,
+                    failed = failed + ?
+                where run_id = ?
+                """,
+                [
+                    len(outcomes),
+                    sum(1 for o in outcomes if o.status == ACKNOWLEDGED),
+                    sum(1 for o in outcomes if o.status != ACKNOWLEDGED),
+                    run_id,
+                ],
+            )
 
     def _tombstone(self, sync: Sync, run_id: str, now: datetime) -> None:
         """Erased subjects: never sent again by any sync; their state rows say so."""

@@ -38,6 +38,7 @@ UNCHANGED = "UNCHANGED"
 OPERATIONS = (ADD, CHANGE, REMOVE, RETRY, UNCHANGED)
 
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+SHADOWED = ("record_key", "email", "list_id")  # computed by the planner's source query
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 
@@ -78,26 +79,34 @@ class Planner:
         self.exports_schema = exports_schema
 
     # -- source ------------------------------------------------------------------------------
-    def check_source(self, sync: Sync) -> None:
+    def check_source(self, sync: Sync) -> dict[str, str]:
+        """The export's column types; ConfigError when it or a mapped column is missing."""
         if not self.warehouse.relation_exists(self.exports_schema, sync.source):
+            unseen = " (or this role has no privilege on it)" if self.warehouse.dialect.name == "postgres" else ""
             raise ConfigError(
-                f"sync {sync.name}: source {self.exports_schema}.{sync.source} does not exist in {self.warehouse.label}; "
-                f"build it: dbt build --select +{sync.source}"
+                f"sync {sync.name}: source {self.exports_schema}.{sync.source} does not exist in {self.warehouse.label}"
+                f"{unseen}; build it: dbt build --select +{sync.source}"
             )
-        present = set(self.warehouse.columns(self.exports_schema, sync.source))
-        missing = [column for column in sync.source_columns() if column not in present]
+        types = self.warehouse.column_types(self.exports_schema, sync.source)
+        missing = [column for column in sync.source_columns() if column not in types]
         if missing:
             raise ConfigError(
                 f"sync {sync.name}: {self.exports_schema}.{sync.source} has no column {', '.join(missing)}; "
-                f"its columns are {', '.join(sorted(present))}"
+                f"its columns are {', '.join(sorted(types))}"
             )
+        return types
 
-    def _payload_sql(self, sync: Sync) -> str:
+    def _payload_sql(self, sync: Sync, types: dict[str, str]) -> str:
+        """The payload as JSON text. Key order is the mapping's; values are written the same way
+        on every engine (timestamps as 'YYYY-MM-DD HH:MM:SS[.f]'; numbers may differ in trailing
+        zeros only, e.g. 12.5 vs 12.50, which parse to the same number)."""
         dialect = self.warehouse.dialect
         as_json = json_columns(sync.source)
 
         def value(column: str) -> str:
-            return dialect.json_value(quote(column)) if column in as_json else quote(column)
+            if column in as_json:
+                return dialect.json_value(quote(column))
+            return dialect.json_scalar(quote(column), types.get(column))
 
         if sync.mode is Mode.UPSERT_PROFILES:
             return dialect.json_object([(target, value(column)) for target, column in sync.fields.items()])
@@ -109,11 +118,13 @@ class Planner:
             pairs = [("metric", f"'{sync.event.metric}'"), ("email", quote(sync.email))]
             if sync.event.time:
                 pairs.append(("time", f"cast({quote(sync.event.time)} as varchar)"))
-            pairs.append(("properties", f"json({properties})"))
+            pairs.append(("properties", dialect.json_value(properties)))
             return dialect.json_object(pairs)
         return dialect.json_object([("email", quote(sync.email))])
 
-    def _source_sql(self, sync: Sync) -> str:
+    def _source_sql(self, sync: Sync, types: dict[str, str]) -> str:
+        """The export's rows with record_key, normalised email and list_id in front. These three names
+        shadow export columns of the same name (the payload reads the normalised email)."""
         relation = f"{quote(self.exports_schema)}.{quote(sync.source)}"
         key = f"cast({quote(sync.key)} as varchar)"
         conditions = []
@@ -129,12 +140,13 @@ class Planner:
             conditions.append(f"({list_id}) is not null")
             key = f"{key} || '|' || ({list_id})"
         where = f"where {' and '.join(conditions)}" if conditions else ""
+        rest = "".join(f", {quote(column)}" for column in types if column not in SHADOWED)
         return f"""
             select
                 {key} as record_key,
                 lower(trim(cast({quote(sync.email)} as varchar))) as email,
-                {list_id} as list_id,
-                *
+                {list_id} as list_id
+                {rest}
             from {relation}
             {where}
         """
@@ -142,21 +154,24 @@ class Planner:
     # -- plan --------------------------------------------------------------------------------
     def plan(self, sync: Sync, run_id: str, *, full_resync: bool = False, sample_size: int = 5) -> Plan:
         """Write the plan to the journal and rejections; return its counts. Call inside a transaction."""
-        self.check_source(sync)
+        types = self.check_source(sync)
+        dialect = self.warehouse.dialect
         state = self.store.table("sync_state")
         tombstones = self.store.table("tombstones")
         fingerprint = sync.mapping_fingerprint()
-        payload = self._payload_sql(sync)
-        plan_table = quote(f"plan_{run_id}")
+        payload = self._payload_sql(sync, types)
+        plan_name = f"plan_{run_id}"
+        plan_table = quote(plan_name)
         once_only = sync.mode in (Mode.TRIGGER_EVENTS, Mode.PROPAGATE_DELETIONS)
         removes = sync.mode is Mode.MIRROR_LISTS
         erasing = sync.mode is Mode.PROPAGATE_DELETIONS
 
-        judged_table = quote(f"judged_{run_id}")
-        self.warehouse.execute(
+        judged_name = f"judged_{run_id}"
+        judged_table = quote(judged_name)
+        self.warehouse.create_temp_table(
+            judged_name,
             f"""
-            create or replace temp table {judged_table} as
-            with source as ({self._source_sql(sync)}),
+            with source as ({self._source_sql(sync, types)}),
             shaped as (
                 select
                     record_key,
@@ -168,15 +183,15 @@ class Planner:
             )
             select
                 shaped.*,
-                md5(coalesce(payload, '') || '{fingerprint}') as payload_hash,
+                {dialect.md5(f"coalesce(payload, '') || '{fingerprint}'")} as payload_hash,
                 case
                     when record_key is null then 'null_key'
                     when key_rows > 1 then 'duplicate_key'
-                    when email is null or not regexp_full_match(email, '{EMAIL_PATTERN}') then 'invalid_email'
+                    when email is null or not {dialect.regexp_full_match('email', EMAIL_PATTERN)} then 'invalid_email'
                     {"" if erasing else f"when email in (select email from {tombstones}) then 'tombstoned'"}
                 end as rejection
             from shaped
-            """
+            """,
         )
         self.warehouse.execute(
             f"""
@@ -185,9 +200,9 @@ class Planner:
             """,
             [run_id, sync.name],
         )
-        self.warehouse.execute(
+        self.warehouse.create_temp_table(
+            plan_name,
             f"""
-            create or replace temp table {plan_table} as
             with valid as (select * from {judged_table} where rejection is null),
             current_state as (select * from {state} where sync_name = ?)
             select
@@ -224,7 +239,8 @@ class Planner:
             select
                 ?, ?,
                 row_number() over (
-                    order by case operation when '{REMOVE}' then 1 else 0 end, operation, list_id, record_key
+                    order by case operation when '{REMOVE}' then 1 else 0 end, {dialect.sort_key('operation')},
+                        {dialect.sort_key('list_id')}, {dialect.sort_key('record_key')}
                 ),
                 record_key, email, operation, payload, payload_hash, destination_ref, '{PENDING}', current_timestamp
             from {plan_table}
@@ -243,7 +259,7 @@ class Planner:
             plan.rejected[reason] = count
         for operation, keys in self.warehouse.fetchall(
             f"""
-            select operation, list(record_key order by record_key)[1:{sample_size}]
+            select operation, {dialect.first_sorted('record_key', sample_size)}
             from {plan_table} where operation is not null and operation <> '{UNCHANGED}' group by 1
             """
         ):
@@ -252,7 +268,7 @@ class Planner:
             for list_id, removals, members in self.warehouse.fetchall(
                 f"""
                 select
-                    split_part(state.record_key, '|', -1) as list_id,
+                    {dialect.last_part('state.record_key', '|')} as list_id,
                     count(case when plan.operation = '{REMOVE}' then 1 end),
                     count(*)
                 from {state} as state
@@ -263,6 +279,6 @@ class Planner:
                 [sync.name],
             ):
                 plan.removals_by_list[list_id] = (removals, members)
-        self.warehouse.execute(f"drop table {plan_table}")
-        self.warehouse.execute(f"drop table {judged_table}")
+        self.warehouse.drop_temp_table(plan_name)
+        self.warehouse.drop_temp_table(judged_name)
         return plan

@@ -19,6 +19,12 @@ A run, in order, and never two at once:
 DuckDB has a single writer. dbt runs in a child process that has exited
 before activation opens the warehouse, and activation opens it only after
 the last dbt step; the lock keeps a second scheduled run from interleaving.
+
+On a PostgreSQL warehouse (``--warehouse postgresql://...``) the lock is a
+PostgreSQL advisory lock held by the run's own session (so it holds across
+machines, and a killed run releases it), and dbt runs with the profile's
+target as the environment selects it (e.g. ``DBT_TARGET``): activation does
+not pass the URL to dbt.
 """
 
 from __future__ import annotations
@@ -54,7 +60,7 @@ from activation.commands import (
 )
 from activation.config import Alerts, Sync, SyncsFile, load_syncs
 from activation.contract import project_dir
-from activation.db import Warehouse
+from activation.db import Warehouse, is_postgres, postgres_label, redact
 from activation.errors import ActivationError, ConfigError
 from activation.state import StateStore
 
@@ -118,11 +124,11 @@ class Dbt:
     project_dir: Path
     profiles_dir: Path | None
     target_path: Path
-    warehouse: Path
+    warehouse: Path | None  # a DuckDB file, passed as WAREHOUSE_PATH; None: the profile's target as it is
     vars_yaml: str | None
 
     @classmethod
-    def locate(cls, warehouse: Path, target_path: Path | None, vars_yaml: str | None) -> Dbt:
+    def locate(cls, warehouse: Path | None, target_path: Path | None, vars_yaml: str | None) -> Dbt:
         beside = Path(sys.executable).parent / "dbt"
         executable = str(beside) if beside.exists() else shutil.which("dbt")
         if not executable:
@@ -140,7 +146,7 @@ class Dbt:
             if not isinstance(parsed, dict):
                 raise ConfigError("--dbt-vars must be a YAML mapping, e.g. '{as_of: \"2026-11-20 12:00:00\"}'")
         return cls(executable, project, profiles_dir, (target_path or project / "target").resolve(),
-                   warehouse.resolve(), vars_yaml)
+                   warehouse.resolve() if warehouse else None, vars_yaml)
 
     def command(self, *args: str) -> list[str]:
         command = [self.executable, *args, "--project-dir", str(self.project_dir),
@@ -155,8 +161,9 @@ class Dbt:
         """Run the step; its artifact (sources.json / run_results.json) when dbt wrote one."""
         path = self.target_path / artifact
         path.unlink(missing_ok=True)  # never read a previous invocation's results
-        env = {**os.environ, "WAREHOUSE_PATH": str(self.warehouse), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-               "DBT_USE_COLORS": "false"}
+        env = {**os.environ, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DBT_USE_COLORS": "false"}
+        if self.warehouse is not None:
+            env["WAREHOUSE_PATH"] = str(self.warehouse)
         started = time.monotonic()
         completed = subprocess.run(step.command, cwd=self.project_dir, env=env, capture_output=True, text=True)
         step.duration_seconds = round(time.monotonic() - started, 3)
@@ -242,6 +249,58 @@ def lock_path(db_path: Path) -> Path:
     return db_path.with_name(db_path.name + ".run.lock")
 
 
+class RunLock:
+    """One scheduled run per warehouse: a lock file next to a DuckDB file, or a PostgreSQL advisory
+    lock of a session this run keeps open (released by PostgreSQL if the run dies)."""
+
+    def __init__(self, warehouse_spec: str) -> None:
+        self.spec = warehouse_spec
+        self.postgres = is_postgres(warehouse_spec)
+        if self.postgres:
+            self.label = postgres_label(warehouse_spec)
+            self.description = f"advisory lock 'activation run' on {self.label}"
+        else:
+            self.label = str(warehouse_spec)
+            self.description = str(lock_path(Path(warehouse_spec)))
+        self._file: FileLock | None = None
+        self._session: Warehouse | None = None
+        self._context: Any = None
+
+    def acquire(self) -> None:
+        """Take the lock without waiting; Stop(LOCKED) when another run holds it."""
+        busy = (f"another `activation run` holds {self.description}: this run did nothing "
+                "(it is still running, or the schedule is faster than a run)")
+        if not self.postgres:
+            self._file = FileLock(self.description)
+            try:
+                self._file.acquire(timeout=0)  # one attempt: a scheduled run never waits for the previous one
+            except Timeout:
+                raise Stop(LOCKED, busy) from None
+            except OSError as error:
+                raise Stop(CONFIG, f"cannot create the lock file {self.description}: {error}") from None
+            return
+        try:
+            self._session = Warehouse.open(self.spec)
+        except ConfigError as error:
+            raise Stop(CONFIG, str(error)) from None
+        # advisory locks belong to the database: every spelling of its URL meets the same lock
+        self._context = self._session.exclusive("activation run")
+        try:
+            self._context.__enter__()
+        except ConfigError:
+            self._session.close()
+            self._session = None
+            raise Stop(LOCKED, busy) from None
+
+    def release(self) -> None:
+        if self._file is not None:
+            self._file.release()
+        if self._session is not None:
+            self._context.__exit__(None, None, None)
+            self._session.close()
+            self._session = None
+
+
 @click.command("run", context_settings=CONTEXT, short_help="Scheduled run: lock, dbt freshness and build, sync, alert.")
 @syncs_option
 @db_option
@@ -256,7 +315,7 @@ def lock_path(db_path: Path) -> Path:
               help="json: print the run report on stdout (progress goes to stderr).")
 def run_command(
     syncs_path: Path,
-    db_path: Path,
+    warehouse_spec: str,
     names: tuple[str, ...],
     report_path: Path | None,
     dbt_vars: str | None,
@@ -266,7 +325,8 @@ def run_command(
     """One scheduled run: lock, check source freshness, dbt build, sync, alert, report.
 
     \b
-    1. take the lock <warehouse>.run.lock (no waiting): a run that finds it held exits 5;
+    1. take the lock <warehouse>.run.lock (no waiting; on PostgreSQL an advisory lock):
+       a run that finds it held exits 5;
     2. dbt source freshness on the sources upstream of the selected syncs' exports:
        past error_after stops the run (exit 6), warn_after only warns;
     3. dbt build --select +<export> for each selected sync, data tests included and unit
@@ -280,8 +340,9 @@ def run_command(
        alerts.
 
     dbt runs as a child process and has exited before the sync opens the warehouse: DuckDB
-    never has two writers. The dbt project is $DBT_PROJECT_DIR (else this checkout); the
-    warehouse is passed to dbt as WAREHOUSE_PATH.
+    never has two writers. The dbt project is $DBT_PROJECT_DIR (else this checkout); a DuckDB
+    warehouse is passed to dbt as WAREHOUSE_PATH. With a PostgreSQL --warehouse, dbt uses the
+    profile's target as the environment selects it (DBT_TARGET): point both at the same database.
 
     \b
     Exit codes:
@@ -299,11 +360,12 @@ def run_command(
     started = time.monotonic()
     report_path = report_path or default_report_path(dbt_target)
     say = (lambda text: click.echo(text, err=True)) if output == "json" else click.echo
+    lock = RunLock(warehouse_spec)
     report: dict[str, Any] = {
         "started_at": started_at.isoformat(),
         "selected_syncs": list(names),
-        "warehouse": str(db_path),
-        "lock": str(lock_path(db_path)),
+        "warehouse": lock.label,
+        "lock": lock.description,
         "dbt": [],
         "syncs": [],
         "alerts": [],
@@ -320,19 +382,13 @@ def run_command(
             settings = syncs.alerts
             selected = syncs.select(list(names))
             report["selected_syncs"] = [sync.name for sync in selected]
-            if not db_path.exists():
-                raise ConfigError(f"warehouse {db_path} does not exist: run `make demo` or `dbt build` first")
-            dbt = Dbt.locate(db_path, dbt_target, dbt_vars)
+            duckdb_file = None if lock.postgres else Path(warehouse_spec)
+            if duckdb_file is not None and not duckdb_file.exists():
+                raise ConfigError(f"warehouse {duckdb_file} does not exist: run `make demo` or `dbt build` first")
+            dbt = Dbt.locate(duckdb_file, dbt_target, dbt_vars)
         except ConfigError as error:
             raise Stop(CONFIG, str(error)) from None
-        lock = FileLock(str(lock_path(db_path)))
-        try:
-            lock.acquire(timeout=0)  # one attempt: a scheduled run never waits for the previous one
-        except Timeout:
-            raise Stop(LOCKED, f"another `activation run` holds {lock_path(db_path)}: this run did nothing "
-                       "(it is still running, or the schedule is faster than a run)") from None
-        except OSError as error:
-            raise Stop(CONFIG, f"cannot create the lock file {lock_path(db_path)}: {error}") from None
+        lock.acquire()
         try:
             selectors = list(dict.fromkeys(f"+{sync.source}" for sync in selected))
             if selectors:
@@ -351,7 +407,7 @@ def run_command(
                 finally:
                     report["dbt"].append(step.as_dict())
                 say(f"  {step.nodes} node(s) ok, {len(step.warned_nodes)} warning(s), {step.duration_seconds:.1f} s")
-            code, entries = _sync(syncs, selected, db_path, settings, alerts, text=output == "text")
+            code, entries = _sync(syncs, selected, warehouse_spec, settings, alerts, text=output == "text")
             report["syncs"] = entries
             message = "; ".join(f"{e['sync_name']}: {e['status']}: {e['error']}" for e in entries if e.get("error"))
         finally:
@@ -366,6 +422,7 @@ def run_command(
     finally:
         if code is None:
             code, message = INTERRUPTED, "interrupted"
+        message = redact(message)  # a driver's message never carries a password to a report or an alert
         report["exit_code"] = code
         report["outcome"] = OUTCOMES.get(code, "failed")
         if message:
@@ -390,7 +447,7 @@ def run_command(
 def _sync(
     syncs: SyncsFile | None,
     selected: list[Sync],
-    db_path: Path,
+    warehouse_spec: str,
     settings: Alerts,
     alerts: list[Alert],
     *,
@@ -399,7 +456,7 @@ def _sync(
     """The syncs (dbt has exited: activation is now the warehouse's only user), then their alerts."""
     assert syncs is not None
     try:
-        warehouse = Warehouse.open_duckdb(db_path)
+        warehouse = Warehouse.open(warehouse_spec)
     except ConfigError as error:
         raise Stop(CONFIG, str(error)) from None
     store = StateStore(warehouse, syncs.state_schema)

@@ -37,7 +37,7 @@ TABLES = {
         failed bigint default 0,
         skipped bigint default 0,
         requests bigint default 0,
-        duration_seconds double,
+        duration_seconds double precision,
         error varchar
     """,
     "journal": """

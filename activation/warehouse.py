@@ -13,6 +13,7 @@ from typing import Any
 import duckdb
 
 from activation.contract import EXPORT_MODEL, EXPORT_SCHEMA, ExportContract
+from activation.db import require_duckdb
 from activation.errors import ConfigError
 
 BUILD_HINT = "run `make demo` (sample data) or `dbt build --select +export_contact_template_variables`"
@@ -57,6 +58,7 @@ def read_contact(
 
 
 def _connect(db_path: Path) -> duckdb.DuckDBPyConnection:
+    require_duckdb(db_path, "preview")
     if not db_path.is_file():
         raise ConfigError(
             f"warehouse not found: {db_path}. {BUILD_HINT[0].upper()}{BUILD_HINT[1:]} first, "

@@ -30,6 +30,7 @@ import duckdb
 import jinja2
 from markupsafe import Markup
 
+from activation.db import require_duckdb
 from activation.errors import ConfigError
 from activation.report import charts
 from activation.report.model import (
@@ -438,6 +439,7 @@ def build_report(
     generated_at: datetime | None = None,
 ) -> tuple[ReportData, str]:
     """Read `db_path` read-only and return the report's data and its HTML."""
+    require_duckdb(db_path, "report")
     if not db_path.is_file():
         raise ConfigError(f"warehouse not found: {db_path}; {BUILD_HINT} or point --db at one")
     try:

@@ -35,3 +35,27 @@ def built_warehouse(tmp_path_factory, small_dataset):
     write_duckdb(small_dataset, warehouse, schema="raw", mode="replace")
     result = run_dbt(["build", "--full-refresh"], warehouse, work, vars_={"as_of": AS_OF})
     return warehouse, work, result
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server for the tests that run activation on PostgreSQL.
+
+    `scripts/postgres.sh start` (installs Debian's postgresql when missing, as root) unless a
+    server already answers on $PGPORT (default 54329); one database per test session, dropped at
+    the end; the server is stopped at the end only if this session started it. A server that
+    cannot start fails these tests with the script's output. POSTGRES_TESTS=skip skips them.
+    """
+    import os
+
+    from warehouses import SKIP_ENV, start_server, stop_server
+
+    if os.environ.get(SKIP_ENV) == "skip":
+        pytest.skip(f"{SKIP_ENV}=skip: the PostgreSQL tests are skipped")
+    port = int(os.environ.get("PGPORT") or 54329)
+    try:
+        server = start_server(port, f"activation_test_{os.getpid()}")
+    except Exception as error:  # noqa: BLE001 - any failure to get a server fails the tests, with its reason
+        pytest.fail(f"no PostgreSQL server for the tests: {error}", pytrace=False)
+    yield server
+    stop_server(server)

@@ -12,6 +12,12 @@ klaviyo / braze / mailchimp / webhook). The others exercise Klaviyo only:
 they test the engine and the CLI, which every destination shares, or
 Klaviyo's contract.
 
+Tests marked ``on_both_engines`` run twice, ids ``duckdb`` and ``postgres``:
+on the DuckDB file, and on a PostgreSQL database holding the same exports
+(tests/python/warehouses.py copies them; activation keeps its state there
+too). Their SQL edits of the exports are portable. The transport-fault tests
+exercise HTTP, not the warehouse, and run on DuckDB only.
+
 Braze and Mailchimp do not deduplicate events, so activation sends each at
 most once: an event whose answer was lost (a 5xx, a timeout, a reset) or that
 was in flight at a crash is recorded ``uncertain`` and never resent. For them
@@ -41,18 +47,24 @@ from activation.destinations.klaviyo import KlaviyoDestination
 from activation.engine import Engine
 from activation.simulators.klaviyo import KlaviyoSimulator
 from activation.state import StateStore
-from dbt_runner import PROJECT_DIR, execute, query
+from dbt_runner import PROJECT_DIR
 from destinations import HARNESSES, DestinationHarness, KlaviyoHarness
+from warehouses import DuckDBTarget, PostgresTarget, copy_schema, execute, query
 
 pytestmark = pytest.mark.dbt
 
 SYNCS = PROJECT_DIR / "syncs.yml"
 ACTIVATION = Path(sys.executable).parent / "activation"
 DESTINATIONS = list(HARNESSES)  # pytest ids: klaviyo, braze, mailchimp, webhook
+ENGINES = ["duckdb", "postgres"]
+
+Target = DuckDBTarget | PostgresTarget
 
 
 @pytest.fixture
-def warehouse(built_warehouse, tmp_path) -> Path:
+def warehouse(request, built_warehouse, tmp_path) -> Target:
+    """The dbt-built exports with three cart events added: the DuckDB file, or (param postgres)
+    a fresh PostgreSQL database holding a copy of its exports schema."""
     source, _, result = built_warehouse
     result.check()
     copy = tmp_path / "warehouse.duckdb"
@@ -72,7 +84,11 @@ def warehouse(built_warehouse, tmp_path) -> Path:
         limit 3
         """,
     )
-    return copy
+    if getattr(request, "param", "duckdb") == "postgres":
+        target = request.getfixturevalue("postgres_server").fresh("exports", "activation")
+        copy_schema(copy, target, "exports")
+        return target
+    return DuckDBTarget(copy)
 
 
 def _started(harness: DestinationHarness, monkeypatch: pytest.MonkeyPatch) -> Iterator[DestinationHarness]:
@@ -100,14 +116,15 @@ def simulator(klaviyo) -> KlaviyoSimulator:
 
 
 every_destination = pytest.mark.parametrize("destination", DESTINATIONS, indirect=True)
+on_both_engines = pytest.mark.parametrize("warehouse", ENGINES, indirect=True)
 
 
 def sync(
-    warehouse: Path, *args: str, syncs: Path = SYNCS, env: dict[str, str] | None = None
+    warehouse: Target, *args: str, syncs: Path = SYNCS, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     """`activation sync --output json` in a subprocess (as cron would run it)."""
     return subprocess.run(
-        [str(ACTIVATION), "sync", "--syncs", str(syncs), "--db", str(warehouse), "--output", "json", *args],
+        [str(ACTIVATION), "sync", "--syncs", str(syncs), "--warehouse", warehouse.spec, "--output", "json", *args],
         capture_output=True,
         text=True,
         env={**os.environ, **(env or {})},
@@ -121,7 +138,19 @@ def runs(completed: subprocess.CompletedProcess[str]) -> dict[str, dict[str, Any
 
 
 
-def uncertain_events(path: Path, destination: DestinationHarness) -> set[str]:
+def insert_copy(warehouse: Target, table: str, rows: int = 1, **replace: str) -> None:
+    """Insert copies of the first `rows` rows of exports.`table`, with columns replaced by SQL
+    expressions (portable: no DuckDB `* replace`)."""
+    columns = [name for (name,) in query(
+        warehouse, f"select column_name from information_schema.columns where table_schema = 'exports' "
+                   f"and table_name = '{table}' order by ordinal_position")]
+    names = ", ".join(f'"{name}"' for name in columns)
+    values = ", ".join(replace.get(name, f'"{name}"') for name in columns)
+    execute(warehouse, f"insert into exports.{table} ({names}) "
+                       f"select {values} from exports.{table} order by contact_key limit {rows}")
+
+
+def uncertain_events(path: Target, destination: DestinationHarness) -> set[str]:
     """Event ids activation recorded as uncertain (maybe at the ESP, never resent)."""
     return {key for (key,) in query(
         path,
@@ -130,7 +159,7 @@ def uncertain_events(path: Path, destination: DestinationHarness) -> set[str]:
     )}
 
 
-def assert_succeeded(completed: subprocess.CompletedProcess[str], path: Path, destination: DestinationHarness) -> None:
+def assert_succeeded(completed: subprocess.CompletedProcess[str], path: Target, destination: DestinationHarness) -> None:
     """Exit 0; or exit 1 at an at-most-once destination, when every record it did not acknowledge
     is an event recorded uncertain (a lost answer is never resent, so the run cannot call it done)."""
     if completed.returncode == 0:
@@ -144,7 +173,7 @@ def assert_succeeded(completed: subprocess.CompletedProcess[str], path: Path, de
             assert run["sync_name"] == destination.events_sync and uncertain == run["failed"], run
 
 
-def expected_memberships(path: Path, destination: DestinationHarness) -> dict[str, set[str]]:
+def expected_memberships(path: Target, destination: DestinationHarness) -> dict[str, set[str]]:
     """What the ESP's lists / segments / tags must hold: treatment members of mapped segments."""
     members: dict[str, set[str]] = {list_id: set() for list_id in destination.lists.values()}
     for email, segment in query(
@@ -163,7 +192,7 @@ def _number(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def assert_events(path: Path, destination: DestinationHarness) -> None:
+def assert_events(path: Target, destination: DestinationHarness) -> None:
     """Every treatment event arrived once; at an at-most-once destination one may be missing only if
     activation recorded it uncertain (received | uncertain == expected, nothing received twice)."""
     expected = {
@@ -184,7 +213,7 @@ def assert_events(path: Path, destination: DestinationHarness) -> None:
     assert set(received) | {expected[event_id] for event_id in uncertain} == set(expected.values())
 
 
-def assert_converged(path: Path, destination: DestinationHarness) -> None:
+def assert_converged(path: Target, destination: DestinationHarness) -> None:
     variables = query(path, "select email, first_name, cart_value from exports.export_contact_template_variables")
     erased = {email.lower() for (email,) in query(path, "select email from exports.export_deletion_requests")}
     held = destination.profiles([email for email, _, _ in variables] + sorted(erased))
@@ -207,6 +236,7 @@ def assert_converged(path: Path, destination: DestinationHarness) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+@on_both_engines
 @every_destination
 def test_first_sync_converges_and_the_second_sends_nothing(warehouse, destination):
     first = sync(warehouse, syncs=destination.syncs_file)
@@ -219,6 +249,7 @@ def test_first_sync_converges_and_the_second_sends_nothing(warehouse, destinatio
     assert all(run["sent"] == 0 for run in runs(second).values())
 
 
+@on_both_engines
 @every_destination
 def test_only_changed_records_are_sent(warehouse, destination):
     assert sync(warehouse, syncs=destination.syncs_file).returncode == 0
@@ -228,7 +259,7 @@ def test_only_changed_records_are_sent(warehouse, destination):
         update exports.export_contact_template_variables set first_name = 'Changed'
         where contact_key in (select contact_key from exports.export_contact_template_variables order by 1 limit 7);
         -- a column no sync maps: nothing to send
-        update exports.export_contact_template_variables set computed_as_of = computed_as_of + interval 1 day;
+        update exports.export_contact_template_variables set computed_as_of = computed_as_of + interval '1 day';
         """,
     )
     result = runs(sync(warehouse, syncs=destination.syncs_file))
@@ -239,6 +270,7 @@ def test_only_changed_records_are_sent(warehouse, destination):
     assert_converged(warehouse, destination)
 
 
+@on_both_engines
 @every_destination
 def test_consent_withdrawal_leaves_lists_and_is_never_updated_again(warehouse, destination):
     assert sync(warehouse, syncs=destination.syncs_file).returncode == 0
@@ -268,7 +300,7 @@ def test_consent_withdrawal_leaves_lists_and_is_never_updated_again(warehouse, d
 # (at Braze and Mailchimp an event whose answer is lost must be recorded uncertain, never resent)
 EVENT_FAULTS = ("events:503:next=1", "events:reset:next=1,apply=true")
 FAULTS = [
-    *(("klaviyo", fault) for fault in ("503:p=0.3", "reset:p=0.2,apply=true", "429:for=1,seconds=0.2",
+    *(("klaviyo", fault) for fault in ("503:p=0.3", "reset:p=0.2,apply=true", "429:next=3,seconds=0.2",
                                        "timeout:next=1,seconds=40,apply=true")),
     *((name, fault) for name in DESTINATIONS if name != "klaviyo" for fault in ("503:p=0.3", "reset:p=0.2,apply=true")),
     *((name, fault) for name in DESTINATIONS for fault in EVENT_FAULTS),
@@ -303,6 +335,7 @@ CRASH_POINTS = {
 }
 
 
+@on_both_engines
 @pytest.mark.parametrize(
     "destination, point",
     [(name, point) for name, points in CRASH_POINTS.items() for point in points],
@@ -332,6 +365,7 @@ def test_a_crash_anywhere_then_a_rerun_converges_without_duplicates(warehouse, d
     assert destination.requests() == requests, "after convergence a rerun sends nothing"
 
 
+@on_both_engines
 @every_destination
 def test_deletion_erases_and_tombstones(warehouse, destination):
     assert sync(warehouse, syncs=destination.syncs_file).returncode == 0
@@ -362,12 +396,7 @@ def test_deletion_erases_and_tombstones(warehouse, destination):
     assert all(email.lower() not in members for members in destination.memberships().values())
     assert_converged(warehouse, destination)
     # an erased address that reappears upstream is rejected, never sent again
-    execute(
-        warehouse,
-        f"""insert into exports.export_contact_template_variables
-            select * replace ('{email}' as email, 'k-erased' as contact_key)
-            from exports.export_contact_template_variables limit 1""",
-    )
+    insert_copy(warehouse, "export_contact_template_variables", email=f"'{email}'", contact_key="'k-erased'")
     result = runs(sync(warehouse, "--select", destination.profiles_sync, syncs=destination.syncs_file))
     assert result[destination.profiles_sync]["rejected"] == {"tombstoned": 1}
     assert destination.profile(email) is None
@@ -392,7 +421,7 @@ def test_every_request_the_destination_makes_validates_against_the_contract(ware
             return super().handle_request(request)
 
     syncs = load_syncs(SYNCS)
-    with Warehouse.open_duckdb(warehouse) as db:
+    with Warehouse.open(warehouse.spec) as db:
         store = StateStore(db)
 
         def destination(sync_):
@@ -424,6 +453,7 @@ def test_every_request_the_destination_makes_validates_against_the_contract(ware
             "POST data-privacy-deletion-jobs", "GET profiles", "DELETE lists"} <= kinds, kinds
     assert problems == []
 
+@on_both_engines
 def test_list_removal_resolves_ids_and_never_unsubscribes(warehouse, klaviyo, simulator):
     assert sync(warehouse).returncode == 0
     execute(
@@ -441,18 +471,10 @@ def test_list_removal_resolves_ids_and_never_unsubscribes(warehouse, klaviyo, si
     assert_converged(warehouse, klaviyo)
 
 
+@on_both_engines
 def test_rejected_rows_are_counted_and_never_sent(warehouse, simulator):
-    execute(
-        warehouse,
-        """
-        insert into exports.export_contact_template_variables
-        select * replace ('bad-email' as email, 'k-bad' as contact_key)
-        from exports.export_contact_template_variables limit 1;
-        insert into exports.export_contact_template_variables
-        select * replace ('dup' as contact_key, 'dup1@example.com' as email)
-        from exports.export_contact_template_variables limit 2;
-        """,
-    )
+    insert_copy(warehouse, "export_contact_template_variables", email="'bad-email'", contact_key="'k-bad'")
+    insert_copy(warehouse, "export_contact_template_variables", 2, contact_key="'dup'", email="'dup1@example.com'")
     result = runs(sync(warehouse, "--select", "klaviyo_profiles"))["klaviyo_profiles"]
     assert result["rejected"] == {"invalid_email": 1, "duplicate_key": 2}
     emails = {p["email"] for p in simulator.state.snapshot()["profiles"]}
@@ -460,6 +482,7 @@ def test_rejected_rows_are_counted_and_never_sent(warehouse, simulator):
     assert query(warehouse, "select count(*) from activation.rejections")[0][0] == 3
 
 
+@on_both_engines
 def test_per_record_import_errors_are_recorded_and_retried_next_run(warehouse, simulator):
     simulator.faults.add("import-errors:share=0.2,next=1")
     first = sync(warehouse, "--select", "klaviyo_profiles")
@@ -471,6 +494,7 @@ def test_per_record_import_errors_are_recorded_and_retried_next_run(warehouse, s
     assert second["counts"]["RETRY"] == failed and second["failed"] == 0
     assert query(warehouse, "select count(*) from activation.sync_state where status = 'failed'")[0][0] == 0
 
+@on_both_engines
 def test_circuit_breaker_stops_a_mass_removal(warehouse, klaviyo, simulator, tmp_path):
     import yaml
 
@@ -492,6 +516,7 @@ def test_circuit_breaker_stops_a_mass_removal(warehouse, klaviyo, simulator, tmp
     assert forced.returncode == 0
     assert non_empty(klaviyo.memberships()) == non_empty(expected_memberships(warehouse, klaviyo))
 
+@on_both_engines
 def test_dry_run_sends_nothing_and_is_recorded(warehouse, simulator):
     result = sync(warehouse, "--dry-run")
     assert result.returncode == 0
@@ -500,6 +525,7 @@ def test_dry_run_sends_nothing_and_is_recorded(warehouse, simulator):
     assert query(warehouse, "select count(*) from activation.runs where dry_run")[0][0] == 4
 
 
+@on_both_engines
 def test_a_secret_never_reaches_logs_or_tables(warehouse, simulator):
     simulator.faults.add("503:next=2")
     result = sync(warehouse)
@@ -509,10 +535,11 @@ def test_a_secret_never_reaches_logs_or_tables(warehouse, simulator):
         assert "pk_test_secret_value" not in dump, table
 
 
+@on_both_engines
 def test_plan_shows_operations_with_sample_keys_and_status_lists_runs(warehouse, simulator):
     def activation(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [str(ACTIVATION), *args, "--syncs", str(SYNCS), "--db", str(warehouse)],
+            [str(ACTIVATION), *args, "--syncs", str(SYNCS), "--warehouse", warehouse.spec],
             capture_output=True, text=True, env=os.environ.copy(), timeout=120,
         )
 
@@ -528,8 +555,12 @@ def test_plan_shows_operations_with_sample_keys_and_status_lists_runs(warehouse,
     status = activation("status", "--output", "json")
     assert status.returncode == 0
     assert {row["sync_name"] for row in json.loads(status.stdout)} == {s.name for s in load_syncs(SYNCS).syncs}
+    selected = activation("status", "--output", "json", "--select", "klaviyo_profiles")
+    assert selected.returncode == 0, selected.stderr
+    assert {row["sync_name"] for row in json.loads(selected.stdout)} == {"klaviyo_profiles"}
 
 
+@on_both_engines
 def test_a_mapping_change_resends_every_record(warehouse, simulator, tmp_path):
     import yaml
 
