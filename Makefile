@@ -22,7 +22,7 @@ DEMO_SEED ?= 42
 DEMO_DESTINATION ?= klaviyo
 HISTORY_DAYS ?= 7
 
-.PHONY: help venv demo generate build history lint test test-python test-postgres compare-engines clean
+.PHONY: help venv demo generate build history lint test test-python test-postgres test-spark compare-engines clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/'
@@ -38,6 +38,11 @@ venv: $(STAMP)  ## create the virtualenv and install the project
 $(PG_STAMP): $(STAMP)
 	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,postgres]'
 	@touch $(PG_STAMP)
+
+SPARK_STAMP := $(VENV)/.installed-spark
+$(SPARK_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/pip install --quiet --disable-pip-version-check -e '.[dev,spark]'
+	@touch $(SPARK_STAMP)
 
 generate: $(STAMP)  ## generate sample raw data into $(WAREHOUSE_PATH)
 	$(BIN)/python -m datagen generate --db "$(WAREHOUSE_PATH)" \
@@ -65,8 +70,11 @@ test: lint test-python  ## everything CI runs: lint, then the pytest suite
 test-postgres: $(PG_STAMP)  ## the project on PostgreSQL: start a local server, load the demo data, dbt build (full, then incremental) with every test, stop
 	scripts/test_postgres.sh
 
-compare-engines: $(PG_STAMP)  ## build the same data on DuckDB and PostgreSQL (ENGINES=...) and compare every mart and export
+compare-engines: $(PG_STAMP) $(if $(findstring spark,$(ENGINES)),$(SPARK_STAMP))  ## build the same data on DuckDB and PostgreSQL (ENGINES="duckdb postgres spark" adds Spark) and compare every mart and export
 	scripts/build_and_compare.sh
 
+test-spark: $(SPARK_STAMP)  ## dbt build (seeds, models, unit and data tests) on in-process Spark, full refresh then incremental, on the demo dataset; prints timings
+	VENV=$(VENV) DEMO_CUSTOMERS=$(DEMO_CUSTOMERS) DEMO_DAYS=$(DEMO_DAYS) DEMO_SEED=$(DEMO_SEED) scripts/test_spark.sh
+
 clean:  ## remove build output and the demo warehouse (keeps the virtualenv)
-	rm -rf target logs warehouse.duckdb warehouse.duckdb.wal data generated report.html
+	rm -rf target logs spark-warehouse warehouse.duckdb warehouse.duckdb.wal data generated report.html

@@ -11,10 +11,6 @@
     (cast(('0x' || substr(md5({{ expr }}), 1, 8)) as {{ dbt.type_bigint() }}) % {{ buckets }})
 {%- endmacro %}
 
-{% macro spark__hash_bucket(expr, buckets) -%}
-    (cast(conv(substr(md5({{ expr }}), 1, 8), 16, 10) as bigint) % {{ buckets }})
-{%- endmacro %}
-
 {#-
     Holdout assignment of a customer for a segment: 'control' for
     holdout_percent (var, 0-100, two decimals) of customers, 'treatment' for

@@ -9,7 +9,7 @@
 # (scripts/postgres.sh) and stopped at the end, also on failure, when this
 # script started it.
 #
-# Settings (environment): ENGINES ("duckdb postgres"), DEMO_CUSTOMERS (2000),
+# Settings (environment): ENGINES ("duckdb postgres"; add spark for Spark), DEMO_CUSTOMERS (2000),
 # DEMO_DAYS (30), DEMO_SEED (42), END_TIME (2026-11-20T12:00:00; as_of is the
 # same instant), PGPORT (54329), COMPARE_DIR (target/compare-engines).
 set -euo pipefail
@@ -55,8 +55,12 @@ for engine in $ENGINES; do
             eval "$(scripts/postgres.sh env)"
             specs+=(--engine postgres)
             ;;
+        spark)
+            # read after the build: the Derby metastore admits one process at a time
+            specs+=(--engine "spark=$WORK_DIR/spark-warehouse")
+            ;;
         *)
-            echo "build_and_compare.sh: unknown engine '$engine' in ENGINES (duckdb, postgres)" >&2
+            echo "build_and_compare.sh: unknown engine '$engine' in ENGINES (duckdb, postgres, spark)" >&2
             exit 2
             ;;
     esac

@@ -22,7 +22,9 @@ model, prints a sample of rows present on one side and not the other, and exits 
         --engine duckdb=warehouse.duckdb --engine postgres
 
 Engines are KIND[=LOCATION]: duckdb=<file>, postgres (PG* variables, defaults of
-scripts/postgres.sh), or postgres=<libpq conninfo>. Another engine is one reader
+scripts/postgres.sh), postgres=<libpq conninfo>, or spark[=<SPARK_STATE_DIR>] (the
+local warehouse and metastore of the spark target, default ./spark-warehouse; run
+after dbt has finished, Derby admits one process). Another engine is one reader
 class in READERS.
 """
 
@@ -119,9 +121,45 @@ class PostgresReader:
         self._con.close()
 
 
+class SparkReader:
+    """Tables of the local Spark warehouse of the spark target (profiles.yml), read through
+    pyspark. LOCATION is the SPARK_STATE_DIR the build used (default ./spark-warehouse). The
+    embedded Derby metastore admits one process at a time: run this after dbt has finished."""
+
+    def __init__(self, label: str, location: str | None) -> None:
+        import time
+
+        if location:
+            os.environ["SPARK_STATE_DIR"] = str(Path(location).resolve())
+        os.environ.setdefault("SPARK_STATE_DIR", str(ROOT / "spark-warehouse"))
+        # pyspark turns TIMESTAMP values into naive datetimes in the process's time zone
+        os.environ["TZ"] = "UTC"
+        time.tzset()
+        sys.path.insert(0, str(ROOT))
+        from datagen.loaders._spark_session import SparkSetupError, spark_conf, start_session, state_dirs
+
+        try:
+            conf = spark_conf(ROOT)
+            warehouse = state_dirs(conf)[0]
+            if not warehouse.exists():
+                raise SystemExit(f"{label}: {warehouse} does not exist (build it first: make test-spark)")
+            self._session = start_session(conf)
+        except SparkSetupError as error:
+            raise SystemExit(f"{label}: {error}") from None
+        self.label = label
+
+    def read(self, model: Model) -> Table:
+        frame = self._session.sql(f"select * from `{model.schema}`.`{model.table}`")
+        return Table(tuple(frame.columns), [tuple(row) for row in frame.collect()])
+
+    def close(self) -> None:
+        self._session.stop()
+
+
 READERS: dict[str, Callable[[str, str | None], Reader]] = {
     "duckdb": DuckDBReader,
     "postgres": PostgresReader,
+    "spark": SparkReader,
 }
 
 

@@ -10,8 +10,10 @@
 #
 #   scripts/engine_build.sh ENGINE RAW_DB WORK_DIR
 #
-# ENGINE: duckdb (copies RAW_DB to WORK_DIR/duckdb.duckdb and builds there) or
-# postgres (the server must be running: scripts/postgres.sh start; PG* variables).
+# ENGINE: duckdb (copies RAW_DB to WORK_DIR/duckdb.duckdb and builds there),
+# postgres (the server must be running: scripts/postgres.sh start; PG* variables)
+# or spark (in-process; warehouse and metastore in WORK_DIR/spark-warehouse,
+# emptied first; Java 17 via JAVA_HOME or java on PATH).
 # AS_OF (default 2026-11-20 12:00:00, as the tests) is the final as_of;
 # FIRST_AS_OF (default AS_OF - 1 day) the first build's.
 # Writes WORK_DIR/<engine>/{target,logs} and WORK_DIR/<engine>.times.
@@ -40,8 +42,14 @@ case "$ENGINE" in
         "$BIN/python" -m datagen load --db "$RAW_DB" --target postgres --quiet
         TARGET=postgres
         ;;
+    spark)
+        export SPARK_STATE_DIR="$WORK_DIR/spark-warehouse"
+        rm -rf "$SPARK_STATE_DIR"
+        "$BIN/python" -m datagen load --db "$RAW_DB" --target spark --quiet
+        TARGET=spark
+        ;;
     *)
-        echo "engine_build.sh: unknown engine '$ENGINE' (duckdb, postgres)" >&2
+        echo "engine_build.sh: unknown engine '$ENGINE' (duckdb, postgres, spark)" >&2
         exit 2
         ;;
 esac

@@ -7,6 +7,3 @@
     ({{ left }} is not distinct from {{ right }})
 {%- endmacro %}
 
-{% macro spark__null_safe_equal(left, right) -%}
-    ({{ left }} <=> {{ right }})
-{%- endmacro %}

@@ -20,6 +20,3 @@
     trim(both '_' from regexp_replace(lower({{ expr }}), '[^a-z0-9]+', '_', 'g'))
 {%- endmacro %}
 
-{% macro spark__slugify(expr) -%}
-    trim(both '_' from regexp_replace(lower({{ expr }}), '[^a-z0-9]+', '_'))
-{%- endmacro %}

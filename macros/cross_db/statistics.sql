@@ -7,10 +7,6 @@
     median({{ expr }})
 {%- endmacro %}
 
-{% macro spark__median(expr) -%}
-    percentile({{ expr }}, 0.5)
-{%- endmacro %}
-
 {#-
     The standard normal cumulative distribution function P(Z <= z), portable
     SQL (no erf on most engines): Abramowitz and Stegun 26.2.17, absolute

@@ -10,10 +10,6 @@
     double precision
 {%- endmacro %}
 
-{% macro spark__type_double() -%}
-    double
-{%- endmacro %}
-
 {#-
     The engine's spelling of a contract data_type. Contracts (marts, exports)
     use Spark's type names: string, double, bigint, integer, boolean, date,

@@ -1,0 +1,3 @@
+{% macro spark__null_safe_equal(left, right) -%}
+    ({{ left }} <=> {{ right }})
+{%- endmacro %}

@@ -1,0 +1,3 @@
+{% macro spark__type_double() -%}
+    double
+{%- endmacro %}
