@@ -1,11 +1,9 @@
+{{ config(materialized='view') }}
+
 {#-
     Staged events with the customer they belong to: the logged-in user's
-    customer when the event carries a user_id, else the device's.
-
-    A table rebuilt on every run (the intermediate default), not a view: its
-    three data tests and five consumers each re-ran the view's two joins over
-    all events. It is rebuilt after int_identifiers_stitched in every build,
-    so a late identify still re-keys earlier events on the next build.
+    customer when the event carries a user_id, else the device's. A view, so a
+    late identify re-keys earlier events on the next read.
 -#}
 
 with
