@@ -13,6 +13,11 @@ variables). Writes {"plan_seconds": [...], "plan_cpu_seconds": [...], "sync_seco
 "peak_rss_mb"}: wall time, and CPU time of the process (all its threads, DuckDB's included; on a machine
 shared with other work the wall time stretches, the CPU time much less).
 ``--profile FILE`` writes a cProfile of the sync (not of the plans).
+
+On a PostgreSQL warehouse (``--db postgresql://...``) the planning runs in the server, so the
+process CPU time is the client's only; when the server runs on this machine, "plan_server_cpu_seconds"
+and "sync_server_cpu_seconds" add the server's: the session's backend plus the children the
+postmaster reaped meanwhile (parallel query workers; also any autovacuum worker that ended then).
 """
 
 from __future__ import annotations
@@ -20,8 +25,10 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import os
 import resource
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from activation.config import load_syncs
@@ -29,6 +36,30 @@ from activation.db import Warehouse
 from activation.destinations import make_destination
 from activation.engine import Engine
 from activation.state import StateStore
+
+
+def _cpu_fields(pid: int) -> list[str]:
+    """/proc/PID/stat fields from the state on (field 3): utime is [11], stime [12], cutime [13], cstime [14]."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def server_cpu(warehouse: Warehouse) -> Callable[[], float] | None:
+    """A clock of the PostgreSQL server's CPU seconds for this session (backend + reaped postmaster children),
+    or None (DuckDB: in-process; a server on another machine: not readable)."""
+    if warehouse.dialect.name != "postgres":
+        return None
+    row = warehouse.fetchone("select pg_backend_pid()")
+    backend = int(row[0]) if row else 0
+    if not Path(f"/proc/{backend}/stat").exists():
+        return None
+    postmaster = int(_cpu_fields(backend)[1])
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def seconds() -> float:
+        own, parent = _cpu_fields(backend), _cpu_fields(postmaster)
+        return (int(own[11]) + int(own[12]) + int(parent[13]) + int(parent[14])) / tick
+
+    return seconds
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -48,15 +79,22 @@ def main(argv: list[str] | None = None) -> int:
     with Warehouse.open(args.db) as warehouse:
         engine = Engine(warehouse, StateStore(warehouse, syncs.state_schema), syncs.exports_schema, make_destination,
                         progress=False)
+        server = server_cpu(warehouse)
+        if server:
+            out["plan_server_cpu_seconds"] = []
         for _ in range(args.plans):
             started, cpu = time.perf_counter(), time.process_time()
+            server_started = server() if server else 0.0
             plan = engine.plan_only(sync)
             out["plan_seconds"].append(time.perf_counter() - started)
             out["plan_cpu_seconds"].append(time.process_time() - cpu)  # every thread of this process (DuckDB's too)
+            if server:
+                out["plan_server_cpu_seconds"].append(server() - server_started)
             out["planned"] = plan.counts
         if not args.no_sync:
             profiler = cProfile.Profile() if args.profile else None
             started, cpu = time.perf_counter(), time.process_time()
+            server_started = server() if server else 0.0
             if profiler:
                 profiler.enable()
             result = engine.run(sync)
@@ -65,6 +103,8 @@ def main(argv: list[str] | None = None) -> int:
                 profiler.dump_stats(str(args.profile))
             out["sync_seconds"] = time.perf_counter() - started
             out["sync_cpu_seconds"] = time.process_time() - cpu
+            if server:
+                out["sync_server_cpu_seconds"] = server() - server_started
             out["result"] = result.as_dict()
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     args.out.write_text(json.dumps(out, indent=2, default=str))

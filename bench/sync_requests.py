@@ -36,6 +36,12 @@ time the limits impose for the requests sent (limit_seconds, see
 
     python -m bench.sync_requests --template warehouse.duckdb --profiles 1000000
     python -m bench.sync_requests --profiles 200000 --limits production --passes initial
+    python -m bench.sync_requests --profiles 1000000 --destinations webhook \
+        --postgres postgresql://postgres@127.0.0.1:54330/warehouse --label pg
+
+``--postgres URL`` runs the syncs on a PostgreSQL warehouse instead: the synthetic export is copied
+there (schema exports, replaced; the syncs' state schema dropped first), the change pass updates it
+there too, and the child reports the server's CPU time beside its own (bench/sync_child.py).
 
 Prints a table and writes bench/results/sync_requests[_LABEL].json.
 """
@@ -177,7 +183,51 @@ def syncs_file_for(destination: str, limits: str, work: Path) -> Path:
     return target
 
 
-def run_child(syncs_file: Path, db: Path, sync: str, env: dict[str, str], plans: int, out: Path,
+POSTGRES_TYPES = {"VARCHAR": "text", "BOOLEAN": "boolean", "INTEGER": "integer", "BIGINT": "bigint",
+                  "DOUBLE": "double precision", "DATE": "date", "TIMESTAMP": "timestamp"}
+
+
+def load_postgres(db: Path, url: str, state_schema: str, work: Path) -> None:
+    """The synthetic export into PostgreSQL (schema exports replaced; `state_schema` dropped), via CSV and COPY."""
+    import psycopg
+
+    csv = work / "export.csv"
+    with duckdb.connect(str(db), read_only=True) as con:
+        columns = con.execute("select column_name, data_type from information_schema.columns where table_schema = "
+                              "'exports' and table_name = 'export_contact_template_variables' "
+                              "order by ordinal_position").fetchall()
+        con.execute(f"copy {EXPORT} to '{csv}' (header false, quote '\"', force_quote *)")
+    definition = ", ".join(
+        f'"{name}" {data_type.replace("DECIMAL", "numeric") if data_type.startswith("DECIMAL") else POSTGRES_TYPES[data_type]}'
+        for name, data_type in columns)
+    with psycopg.connect(url, autocommit=True) as pg:
+        pg.execute(f'drop schema if exists "{state_schema}" cascade')
+        pg.execute("drop schema if exists exports cascade")
+        pg.execute("create schema exports")
+        pg.execute(f"create table {EXPORT} ({definition})")
+        with pg.cursor() as cursor, cursor.copy(f"copy {EXPORT} from stdin (format csv)") as copy, csv.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                copy.write(chunk)
+        pg.execute(f"analyze {EXPORT}")
+        loaded = pg.execute(f"select count(*), count(cart_value) from {EXPORT}").fetchone()
+    with duckdb.connect(str(db), read_only=True) as con:
+        expected = con.execute(f"select count(*), count(cart_value) from {EXPORT}").fetchone()
+    csv.unlink()
+    if tuple(loaded or ()) != tuple(expected or ()):
+        raise SystemExit(f"PostgreSQL holds {loaded} (rows, cart values), DuckDB {expected}")
+
+
+def change_rows_postgres(url: str, count: int) -> None:
+    """change_rows on the PostgreSQL copy (the same first `count` keys: byte order, as DuckDB sorts)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as pg:
+        pg.execute(f"update {EXPORT} set cart_value = coalesce(cart_value, 0) + 1 where contact_key in "
+                   f'(select contact_key from {EXPORT} order by contact_key collate "C" limit {int(count)})')
+        pg.execute(f"analyze {EXPORT}")
+
+
+def run_child(syncs_file: Path, db: Path | str, sync: str, env: dict[str, str], plans: int, out: Path,
               profile: Path | None = None) -> dict[str, Any]:
     """bench.sync_child in a new process; its result, with its peak RSS as the parent sees it (wait4)."""
     command = [sys.executable, "-m", "bench.sync_child", "--syncs", str(syncs_file), "--db", str(db), "--sync", sync,
@@ -198,12 +248,16 @@ def run_child(syncs_file: Path, db: Path, sync: str, env: dict[str, str], plans:
 
 
 def run(destination: str, template: Path, profiles: int, changed: int, work: Path, limits: str, plans: int,
-        passes: list[str], profile_dir: Path | None) -> list[dict[str, Any]]:
+        passes: list[str], profile_dir: Path | None, postgres: str | None = None) -> list[dict[str, Any]]:
     db = work / f"sync_{destination}.duckdb"
     db.unlink(missing_ok=True)
     build_export(template, db, profiles)
     syncs_file = syncs_file_for(destination, limits, work)
     syncs = load_syncs(syncs_file)
+    warehouse: Path | str = db
+    if postgres:
+        load_postgres(db, postgres, syncs.state_schema, work)
+        warehouse = postgres
     sync = next(s for s in syncs.syncs if s.mode is Mode.UPSERT_PROFILES)
     operation = UPSERT[destination][0]
     rows = []
@@ -212,11 +266,13 @@ def run(destination: str, template: Path, profiles: int, changed: int, work: Pat
         for name in passes:
             if name == "change":
                 change_rows(db, changed)
+                if postgres:
+                    change_rows_postgres(postgres, changed)
             records = profiles if name == "initial" else changed
             body = payload_bytes(db, sync, only_changed=name == "change") + RECORD_ENVELOPE[destination] * records
             before = simulator.stats()
             profile = profile_dir / f"{destination}_{name}.prof" if profile_dir else None
-            child = run_child(syncs_file, db, sync.name, env, plans if name == "change" else min(plans, 1),
+            child = run_child(syncs_file, warehouse, sync.name, env, plans if name == "change" else min(plans, 1),
                               work / f"child_{destination}_{name}.json", profile)
             sent = delta(before, simulator.stats())
             requests = sent.get(operation, {}).get("requests", 0)
@@ -230,6 +286,9 @@ def run(destination: str, template: Path, profiles: int, changed: int, work: Pat
                 "plan_cpu_seconds": child["plan_cpu_seconds"],
                 "plan_cpu_seconds_median": statistics.median(child["plan_cpu_seconds"]) if child["plan_cpu_seconds"] else None,
                 "sync_cpu_seconds": child.get("sync_cpu_seconds"),
+                "warehouse": "postgres" if postgres else "duckdb",
+                "plan_server_cpu_seconds": child.get("plan_server_cpu_seconds"),
+                "sync_server_cpu_seconds": child.get("sync_server_cpu_seconds"),
                 "planned": child.get("planned"),
                 "sync_seconds": child.get("sync_seconds"),
                 "acknowledged": result.get("acknowledged"), "failed": result.get("failed"),
@@ -279,6 +338,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="where the synthetic warehouses go (large at 1M profiles)")
     parser.add_argument("--profile-dir", type=Path, help="write a cProfile of each sync here")
     parser.add_argument("--label", default="", help="suffix of the results file (sync_requests_LABEL.json)")
+    parser.add_argument("--postgres", metavar="URL", help="sync on this PostgreSQL warehouse (no password in it)")
     parser.add_argument("--duckdb-memory-limit", default="",
                         help="$ACTIVATION_DUCKDB_MEMORY_LIMIT for the sync (e.g. 512MB; default: DuckDB's own)")
     args = parser.parse_args(argv)
@@ -296,7 +356,7 @@ def main(argv: list[str] | None = None) -> int:
     results: list[dict[str, Any]] = []
     for destination in args.destinations:
         results += run(destination, args.template, args.profiles, changed, args.work, args.limits, args.plans,
-                       passes, args.profile_dir)
+                       passes, args.profile_dir, args.postgres)
         print_table(results[-len(passes):])
     print(f"\nall: {args.profiles:,} profiles, limits {args.limits}")
     print_table(results)

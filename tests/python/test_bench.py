@@ -93,3 +93,17 @@ def test_sync_requests_end_to_end_with_the_simulator_in_its_own_process(built_wa
     assert (change["records"], change["upsert_requests"], change["acknowledged"]) == (3, 1, 3)
     assert len(change["plan_seconds"]) == 1 and initial["activation_peak_rss_mb"] > 0
     assert initial["simulator_peak_rss_mb"] > 0 and initial["payload_bytes"] > change["payload_bytes"] > 0
+
+
+@pytest.mark.dbt
+def test_sync_requests_on_postgres_copies_the_export_and_times_the_server(built_warehouse, postgres_server, tmp_path):
+    """--postgres: the export is copied to PostgreSQL (nulls and values intact), the change pass changes it
+    there, the syncs run on it and the child reports the server's CPU time beside its own."""
+    warehouse, _, _ = built_warehouse
+    url = postgres_server.fresh("exports", "activation").url
+    rows = sync_requests.run("webhook", warehouse, 300, 3, tmp_path, "off", 2, ["initial", "change"], None, url)
+    initial, change = rows
+    assert initial["warehouse"] == change["warehouse"] == "postgres"
+    assert (initial["acknowledged"], initial["upsert_requests"], initial["simulator_profiles"]) == (300, 1, 300)
+    assert change["planned"]["CHANGE"] == 3 and change["planned"]["UNCHANGED"] == 297
+    assert len(change["plan_server_cpu_seconds"]) == 2 and change["sync_server_cpu_seconds"] >= 0
