@@ -65,7 +65,8 @@ lint: $(STAMP)  ## sqlfluff lint of models, macros and tests (dbt templater)
 test-python: $(STAMP)  ## pytest only (unit tests, then dbt integration tests)
 	$(BIN)/python -m pytest
 
-test: lint test-python  ## everything CI runs: lint, then the pytest suite
+test: lint $(PG_STAMP) $(SPARK_STAMP)  ## everything CI runs: lint, then pytest and the engine suites (DuckDB, PostgreSQL, Spark, compared) side by side
+	scripts/test_all.sh
 
 test-postgres: $(PG_STAMP)  ## the project on PostgreSQL: start a local server, load the demo data, dbt build (full, then incremental) with every test, stop
 	scripts/test_postgres.sh

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The test suites of `make test` (after lint), side by side:
+#
+#   1. pytest (tests/python): Python unit tests, dbt builds and unit tests on
+#      DuckDB, activation on DuckDB and PostgreSQL;
+#   2. the engine suites: the demo dataset built on DuckDB, PostgreSQL and
+#      Spark (full build with every seed, model, unit test and data test, then
+#      an incremental build with every data test), then every mart and export
+#      compared across the three engines (scripts/build_and_compare.sh).
+#
+# The engine suites run in the background while pytest runs in the foreground:
+# most of either is one Python process waiting on a database, so on a 2-core
+# machine the two overlap well. The engine suites' output goes to
+# $TEST_ALL_DIR/engines.log and is printed when they finish. Exits non-zero
+# when either part fails, and prints how long each part took.
+#
+# Settings (environment): ENGINES (duckdb postgres spark), ENGINE_PGPORT
+# (54339: its own PostgreSQL cluster, apart from pytest's on 54329, so that
+# neither stops the other's server), TEST_ALL_DIR (target/test-all),
+# PYTEST_ARGS (extra pytest arguments).
+set -uo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$ROOT"
+BIN="${BIN:-$ROOT/.venv/bin}"
+OUT="${TEST_ALL_DIR:-$ROOT/target/test-all}"
+mkdir -p "$OUT"
+
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", b - a }'; }
+
+started=$EPOCHREALTIME
+(
+    export ENGINES="${ENGINES:-duckdb postgres spark}" PGPORT="${ENGINE_PGPORT:-54339}"
+    export COMPARE_DIR="$OUT/engines" BIN
+    engines_started=$EPOCHREALTIME
+    scripts/build_and_compare.sh
+    status=$?
+    echo "engine suites: $(elapsed "$engines_started" "$EPOCHREALTIME") s, exit $status"
+    exit $status
+) > "$OUT/engines.log" 2>&1 &
+engines_pid=$!
+# stop the engine suites when this script is interrupted
+trap 'kill -- "$engines_pid" 2>/dev/null' INT TERM
+
+pytest_started=$EPOCHREALTIME
+# shellcheck disable=SC2086  # PYTEST_ARGS is a list of arguments
+"$BIN/python" -m pytest ${PYTEST_ARGS:-}
+pytest_status=$?
+pytest_seconds=$(elapsed "$pytest_started" "$EPOCHREALTIME")
+
+wait "$engines_pid"
+engines_status=$?
+echo
+echo "================ engine suites (DuckDB, PostgreSQL, Spark; log: $OUT/engines.log) ================"
+cat "$OUT/engines.log"
+echo
+echo "test_all.sh: pytest ${pytest_seconds} s (exit $pytest_status); engine suites exit $engines_status;" \
+    "both side by side $(elapsed "$started" "$EPOCHREALTIME") s"
+if [ "$pytest_status" -ne 0 ] || [ "$engines_status" -ne 0 ]; then
+    exit 1
+fi
