@@ -38,6 +38,21 @@ from activation.engine import Engine
 from activation.state import StateStore
 
 
+def own_peak_rss_mb() -> float:
+    """This process's peak RSS since its exec: VmHWM of /proc/self/status.
+
+    Not getrusage's ru_maxrss: on Linux a child inherits its parent's high-water mark through fork and
+    keeps it across exec (measured: a parent that had touched 1 GiB starts children reporting 1 GiB),
+    so ru_maxrss reported the bench parent's peak (it builds the export with DuckDB) whenever that was larger.
+    """
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: may include the parent's
+
+
 def _cpu_fields(pid: int) -> list[str]:
     """/proc/PID/stat fields from the state on (field 3): utime is [11], stime [12], cutime [13], cstime [14]."""
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
@@ -106,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
             if server:
                 out["sync_server_cpu_seconds"] = server() - server_started
             out["result"] = result.as_dict()
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    out["peak_rss_mb"] = own_peak_rss_mb()
     args.out.write_text(json.dumps(out, indent=2, default=str))
     return 0
 

@@ -10,7 +10,8 @@ with new keys and emails) is synced by that destination's profile sync
   requests are counted by its /__simulator/stats endpoint;
 * each sync runs in a child process (bench/sync_child.py): it plans --plans
   times (timed, rolled back), then syncs once; the child's peak RSS
-  (getrusage of the child, from wait4) is activation's alone, and the
+  (VmHWM of the child, read by the child itself: getrusage's ru_maxrss
+  would include this process's peak, inherited through fork) is activation's alone, and the
   simulator's (VmHWM from /proc) is reported apart.
 
 Passes: ``initial`` (empty account, N ADDs), then ``change``: --changed
@@ -229,7 +230,7 @@ def change_rows_postgres(url: str, count: int) -> None:
 
 def run_child(syncs_file: Path, db: Path | str, sync: str, env: dict[str, str], plans: int, out: Path,
               profile: Path | None = None) -> dict[str, Any]:
-    """bench.sync_child in a new process; its result, with its peak RSS as the parent sees it (wait4)."""
+    """bench.sync_child in a new process; its result, with its own peak RSS (VmHWM, see sync_child)."""
     command = [sys.executable, "-m", "bench.sync_child", "--syncs", str(syncs_file), "--db", str(db), "--sync", sync,
                "--plans", str(plans), "--out", str(out)]
     if profile:
@@ -242,7 +243,8 @@ def run_child(syncs_file: Path, db: Path | str, sync: str, env: dict[str, str], 
     if process.returncode != 0 or not out.exists():
         raise SystemExit(f"the sync child failed with exit code {process.returncode} (command: {' '.join(command)})")
     result = json.loads(out.read_text())
-    result["child_peak_rss_mb"] = usage.ru_maxrss / 1024
+    result["child_peak_rss_mb"] = result["peak_rss_mb"]
+    result["child_cpu_seconds"] = usage.ru_utime + usage.ru_stime
     result["child_wall_seconds"] = wall
     return result
 

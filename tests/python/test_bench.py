@@ -107,3 +107,21 @@ def test_sync_requests_on_postgres_copies_the_export_and_times_the_server(built_
     assert (initial["acknowledged"], initial["upsert_requests"], initial["simulator_profiles"]) == (300, 1, 300)
     assert change["planned"]["CHANGE"] == 3 and change["planned"]["UNCHANGED"] == 297
     assert len(change["plan_server_cpu_seconds"]) == 2 and change["sync_server_cpu_seconds"] >= 0
+
+
+def test_sync_child_peak_memory_is_its_own_not_the_parents():
+    """A child inherits its parent's ru_maxrss on Linux; the child's VmHWM is its own peak."""
+    import resource
+    import subprocess
+    import sys
+
+    block = bytearray(512 * 1024 * 1024)
+    for offset in range(0, len(block), 4096):
+        block[offset] = 1
+    del block
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 >= 512
+    code = ("import resource; from bench.sync_child import own_peak_rss_mb; "
+            "print(own_peak_rss_mb(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    own, inherited = map(float, subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                               check=True).stdout.split())
+    assert inherited >= 512 and own < 400, (own, inherited)
