@@ -1,12 +1,13 @@
 """python -m datagen load: raw tables from a DuckDB file into another engine.
 
-The type mapping is checked without a server. The round trip needs a PostgreSQL
-server (PG* variables, defaults of scripts/postgres.sh) and is skipped, saying so,
-when none answers; `make test-postgres` runs it with one.
+The type mapping is checked without a server. The round trip runs on the test
+session's PostgreSQL server (the `postgres_server` fixture starts one through
+scripts/postgres.sh; POSTGRES_TESTS=skip skips it), in the session's own database.
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ import pytest
 
 from datagen.loaders import LoadError, available_targets, loader_module
 from datagen.loaders.base import RawSource, SourceColumn
-from datagen.loaders.postgres import connection_settings, postgres_type
+from datagen.loaders.postgres import postgres_type
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -55,20 +56,13 @@ def test_a_missing_source_says_how_to_make_it(tmp_path):
         RawSource(tmp_path / "nothing.duckdb")
 
 
-def _postgres_or_skip():
-    psycopg = pytest.importorskip("psycopg", reason="psycopg 3 not installed (pip install -e '.[postgres]')")
-    settings = connection_settings()
-    try:
-        return psycopg.connect(**settings, connect_timeout=3)
-    except psycopg.OperationalError:
-        pytest.skip(f"no PostgreSQL at {settings['host']}:{settings['port']} (scripts/postgres.sh start)")
-
-
 @pytest.mark.postgres
-def test_load_copies_every_row_and_value_exactly(tmp_path, small_dataset):
+def test_load_copies_every_row_and_value_exactly(tmp_path, small_dataset, postgres_server):
+    import psycopg
+
     from datagen import write_duckdb
 
-    connection = _postgres_or_skip()
+    connection = psycopg.connect(postgres_server.url())
     source = tmp_path / "source.duckdb"
     write_duckdb(small_dataset, source, schema="raw", mode="replace")
     schema = "datagen_load_test"
@@ -76,7 +70,9 @@ def test_load_copies_every_row_and_value_exactly(tmp_path, small_dataset):
         completed = subprocess.run(
             [sys.executable, "-m", "datagen", "load", "--db", str(source), "--target", "postgres",
              "--target-schema", schema, "--quiet"],
-            cwd=ROOT, capture_output=True, text=True,
+            check=False, cwd=ROOT, capture_output=True, text=True,
+            env={**os.environ, "PGHOST": "127.0.0.1", "PGPORT": str(postgres_server.port), "PGUSER": "postgres",
+                 "PGDATABASE": postgres_server.database},
         )
         assert completed.returncode == 0, completed.stderr
         with duckdb.connect(str(source), read_only=True) as con:
