@@ -14,9 +14,9 @@ Modules:
     template_check  static check: templates only use variables the contract has
     config          sync declarations (syncs.yml), validated with pydantic
     db              the warehouse connection activation reads exports from and keeps state in
-    state           activation's tables: runs, journal, sync_state, rejections, tombstones
+    state           activation's tables: runs, journal, outcomes, sync_state, rejections, tombstones
     planner         the SQL plan of a run: ADD / CHANGE / REMOVE / RETRY / UNCHANGED per record
-    engine          runs a sync: resume, plan, circuit breaker, send from the journal, commit per batch
+    engine          runs a sync: resume, plan, circuit breaker, send from the journal, commit answers, merge per run
     commands        ``activation sync | plan | status``
     scheduled       ``activation run``: lock, dbt source freshness and build, sync, alerts, run report
     alerts          when a scheduled run alerts, and the Slack-compatible webhook message

@@ -37,6 +37,9 @@ from activation.errors import ConfigError
 
 DEFAULT_WAREHOUSE = "warehouse.duckdb"
 WAREHOUSE_ENV = "ACTIVATION_WAREHOUSE"
+# DuckDB's memory_limit for activation's connection (e.g. "512MB"); unset: DuckDB's default (80% of RAM).
+# Above it DuckDB spills temp tables and sorts to disk: a bounded footprint for a slower large plan.
+MEMORY_LIMIT_ENV = "ACTIVATION_DUCKDB_MEMORY_LIMIT"
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 MIN_POSTGRES_VERSION = 140000  # split_part with a negative field (14)
 PASSWORD_HINT = (
@@ -121,6 +124,15 @@ class Dialect:
     def md5(self, expr: str) -> str:
         return f"md5({expr})"
 
+    def values_hash(self, exprs: Sequence[str]) -> str:
+        """A text hash of the values of these SQL expressions, nulls included (change detection).
+
+        DuckDB's 64-bit ``hash`` of the values themselves: cheap enough to run over every row of a
+        large export at each plan (an md5 of each row's JSON payload cost several times more).
+        Hashes compare values of one engine only (state is per warehouse).
+        """
+        return f"cast(hash({', '.join(exprs)}) as varchar)"
+
     def regexp_full_match(self, expr: str, pattern: str) -> str:
         """True when the whole of `expr` matches `pattern` (a Python string, quoted here)."""
         return f"regexp_full_match({expr}, {_literal(pattern)})"
@@ -130,8 +142,11 @@ class Dialect:
         return expr
 
     def first_sorted(self, expr: str, n: int) -> str:
-        """Aggregate: the first `n` values of `expr` in sort_key order, as a list."""
-        return f"list({expr} order by {self.sort_key(expr)})[1:{int(n)}]"
+        """Aggregate: the first `n` values of `expr` in sort_key order, as a list.
+
+        DuckDB's ``min(x, n)`` keeps the n smallest (byte order for text, as sort_key) in a
+        bounded heap; a sorted list of every value cost a sort of the whole group."""
+        return f"min({expr}, {int(n)})"
 
     def last_part(self, expr: str, separator: str) -> str:
         """The text after the last `separator` in `expr`."""
@@ -161,6 +176,12 @@ class PostgresDialect(Dialect):
     def regexp_full_match(self, expr: str, pattern: str) -> str:
         anchored = pattern if pattern.startswith("^") and pattern.endswith("$") else f"^(?:{pattern})$"
         return f"({expr} ~ {_literal(anchored)})"
+
+    def values_hash(self, exprs: Sequence[str]) -> str:
+        # the row's text form (session settings pin how timestamps and floats are written; a null
+        # field is empty, an empty string is "") hashed to 64 bits by hashtextextended, the hash
+        # behind hash partitioning, so kept stable across server versions
+        return f"cast(hashtextextended(cast(row({', '.join(exprs)}) as text), 0) as text)"
 
     def sort_key(self, expr: str) -> str:
         return f'({expr}) collate "C"'
@@ -292,6 +313,16 @@ class DuckDBWarehouse(Warehouse):
             raise ConfigError(
                 f"cannot open warehouse {path} ({error}); is dbt or another sync using it right now?"
             ) from None
+        memory_limit = os.environ.get(MEMORY_LIMIT_ENV)
+        if memory_limit:
+            try:
+                connection.execute(f"set memory_limit = {_literal(memory_limit)}")
+            except duckdb.Error as error:
+                connection.close()
+                raise ConfigError(
+                    f"${MEMORY_LIMIT_ENV}={memory_limit!r} is not a DuckDB memory limit ({error}); "
+                    "write e.g. 512MB or 2GB"
+                ) from None
         return cls(connection, str(path))
 
     def execute(self, sql: str, parameters: Sequence[Any] | None = None) -> None:

@@ -6,7 +6,7 @@ the point ``after_send``. Unset, every check is a dictionary lookup.
 
 Points: ``after_plan`` (the plan is committed, nothing sent),
 ``after_send`` (a batch was acknowledged by the destination, its state not
-yet committed), ``after_commit`` (a batch's state was committed).
+yet committed), ``after_commit`` (a batch's outcomes were committed).
 """
 
 from __future__ import annotations

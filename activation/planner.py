@@ -2,9 +2,10 @@
 
 Per record key the plan says ADD, CHANGE, REMOVE, RETRY or UNCHANGED:
 
-- the payload is built in SQL from the mapped columns only, and hashed
-  together with the sync's mapping fingerprint, so a change in an unmapped
-  column sends nothing and a mapping change resends everything;
+- the mapped values are hashed (``Dialect.values_hash``) together with the
+  sync's mapping fingerprint, so a change in an unmapped column sends
+  nothing and a mapping change resends everything; the JSON payload is built
+  in SQL only for the records sent;
 - a key whose last send failed is RETRY, whatever its hash;
 - rows with a null or duplicate key, an invalid email, or a tombstoned
   (erased) email are rejected with a reason, counted and never sent;
@@ -122,6 +123,18 @@ class Planner:
             return dialect.json_object(pairs)
         return dialect.json_object([("email", quote(sync.email))])
 
+    def _hashed_sql(self, sync: Sync) -> list[str]:
+        """The source values a payload is built from (the mapping itself is in the fingerprint)."""
+        if sync.mode is Mode.UPSERT_PROFILES:
+            return [quote(column) for column in sync.fields.values()]
+        if sync.mode is Mode.MIRROR_LISTS:
+            return ["list_id", quote(sync.email)]
+        if sync.mode is Mode.TRIGGER_EVENTS:
+            assert sync.event is not None
+            event_time = [quote(sync.event.time)] if sync.event.time else []
+            return [quote(sync.email), *event_time, *(quote(c) for c in sync.event.properties.values())]
+        return [quote(sync.email)]
+
     def _source_sql(self, sync: Sync, types: dict[str, str]) -> str:
         """The export's rows with record_key, normalised email and list_id in front. These three names
         shadow export columns of the same name (the payload reads the normalised email)."""
@@ -168,29 +181,30 @@ class Planner:
 
         judged_name = f"judged_{run_id}"
         judged_table = quote(judged_name)
+        payload_name = f"payload_{run_id}"
+        seq_name = f"seq_{run_id}"
+        payload_hash = dialect.values_hash([*self._hashed_sql(sync), f"cast('{fingerprint}' as varchar)"])
+        # Judged without building any payload: the hash is of the mapped values themselves, so an
+        # unchanged record costs a hash, not a JSON document (JSON is built below for records sent).
         self.warehouse.create_temp_table(
             judged_name,
             f"""
             with source as ({self._source_sql(sync, types)}),
-            shaped as (
-                select
-                    record_key,
-                    email,
-                    list_id,
-                    {payload} as payload,
-                    count(*) over (partition by record_key) as key_rows
-                from source
+            duplicated as (
+                select record_key from source where record_key is not null group by record_key having count(*) > 1
             )
             select
-                shaped.*,
-                {dialect.md5(f"coalesce(payload, '') || '{fingerprint}'")} as payload_hash,
+                record_key,
+                email,
+                list_id,
+                {payload_hash} as payload_hash,
                 case
                     when record_key is null then 'null_key'
-                    when key_rows > 1 then 'duplicate_key'
+                    when record_key in (select record_key from duplicated) then 'duplicate_key'
                     when email is null or not {dialect.regexp_full_match('email', EMAIL_PATTERN)} then 'invalid_email'
                     {"" if erasing else f"when email in (select email from {tombstones}) then 'tombstoned'"}
                 end as rejection
-            from shaped
+            from source
             """,
         )
         self.warehouse.execute(
@@ -209,7 +223,7 @@ class Planner:
                 coalesce(valid.record_key, current_state.record_key) as record_key,
                 coalesce(valid.email, current_state.email) as email,
                 valid.list_id,
-                valid.payload,
+                valid.record_key is not null as is_valid,
                 coalesce(valid.payload_hash, current_state.payload_hash) as payload_hash,
                 current_state.destination_ref,
                 case
@@ -231,20 +245,44 @@ class Planner:
             """,
             [sync.name],
         )
+        # the payload of every record sent with one (a valid key has one source row; a REMOVE has none)
+        self.warehouse.create_temp_table(
+            payload_name,
+            f"""
+            with source as ({self._source_sql(sync, types)})
+            select record_key, {payload} as payload
+            from source
+            where record_key in (
+                select record_key from {plan_table}
+                where is_valid and operation in ('{ADD}', '{CHANGE}', '{RETRY}')
+            )
+            """,
+        )
+        # journal order: removals last, then by operation, list and key (numbered on the keys alone)
+        self.warehouse.create_temp_table(
+            seq_name,
+            f"""
+            select
+                record_key,
+                row_number() over (
+                    order by case operation when '{REMOVE}' then 1 else 0 end, {dialect.sort_key('operation')},
+                        {dialect.sort_key('list_id')}, {dialect.sort_key('record_key')}
+                ) as seq
+            from {plan_table}
+            where operation in ('{ADD}', '{CHANGE}', '{REMOVE}', '{RETRY}')
+            """,
+        )
         self.warehouse.execute(
             f"""
             insert into {self.store.table('journal')}
                 (run_id, sync_name, seq, record_key, email, operation, payload, payload_hash, destination_ref,
                  status, updated_at)
             select
-                ?, ?,
-                row_number() over (
-                    order by case operation when '{REMOVE}' then 1 else 0 end, {dialect.sort_key('operation')},
-                        {dialect.sort_key('list_id')}, {dialect.sort_key('record_key')}
-                ),
-                record_key, email, operation, payload, payload_hash, destination_ref, '{PENDING}', current_timestamp
-            from {plan_table}
-            where operation in ('{ADD}', '{CHANGE}', '{REMOVE}', '{RETRY}')
+                ?, ?, numbered.seq, plan.record_key, plan.email, plan.operation, payloads.payload, plan.payload_hash,
+                plan.destination_ref, '{PENDING}', current_timestamp
+            from {quote(seq_name)} as numbered
+            inner join {plan_table} as plan on plan.record_key = numbered.record_key
+            left join {quote(payload_name)} as payloads on payloads.record_key = numbered.record_key
             """,
             [run_id, sync.name],
         )
@@ -279,6 +317,6 @@ class Planner:
                 [sync.name],
             ):
                 plan.removals_by_list[list_id] = (removals, members)
-        self.warehouse.drop_temp_table(plan_name)
-        self.warehouse.drop_temp_table(judged_name)
+        for name in (seq_name, payload_name, plan_name, judged_name):
+            self.warehouse.drop_temp_table(name)
         return plan

@@ -1,9 +1,13 @@
-"""Activation's own tables: runs, the journal, per-record sync state, rejections, tombstones.
+"""Activation's own tables: runs, the journal, outcomes, per-record sync state, rejections, tombstones.
 
 - ``runs``: one row per sync run, with counts per operation and outcome.
 - ``journal``: the plan of a run, one row per record and operation, written
-  before anything is sent. Batches are read from it; each acknowledged batch
-  updates the journal and ``sync_state`` in one transaction.
+  before anything is sent. Batches are read from it.
+- ``outcomes``: what the destination answered, appended per batch as the
+  batch is answered (an append costs the same whatever the size of the
+  journal). When the run's sending ends, they are merged into the journal
+  (and removed), then ``sync_state`` is updated from the journal; a run
+  that died before that is merged by the next run, before it resumes.
 - ``sync_state``: what the destination holds, per sync and record, as last
   acknowledged: the payload hash, the mapping fingerprint, the destination's
   own id for the record, and whether the record failed (retried next run).
@@ -56,6 +60,16 @@ TABLES = {
         retryable boolean,
         updated_at timestamp,
         primary key (run_id, seq)
+    """,
+    "outcomes": """
+        run_id varchar not null,
+        seq bigint not null,
+        status varchar not null,
+        destination_ref varchar,
+        error_code varchar,
+        error_message varchar,
+        retryable boolean,
+        updated_at timestamp not null
     """,
     "sync_state": """
         sync_name varchar not null,

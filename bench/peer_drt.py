@@ -12,13 +12,20 @@ One run of this script, for the same N export rows (a synthetic
 export_contact_template_variables of N contacts, built as
 bench/sync_requests.py builds it from a dbt-built warehouse):
 
-* activation: the klaviyo_profiles sync in-process (Engine, as `activation
-  sync` runs it) into a fresh simulator (activation.simulators.rehearsal);
+* activation: the klaviyo_profiles sync in a child process (bench/sync_child.py,
+  the Engine as `activation sync` runs it) into a Klaviyo simulator running in
+  its own process (bench/simproc.py: `activation simulate klaviyo`);
 * drt: `drt run` of a generated drt project (drt_project.yml, a DuckDB profile
   in a private HOME, one sync whose model selects the same columns) in its
   OWN virtualenv (bench/.venv-drt, created on first use: pip install
-  drt-core[duckdb]==1.2.1), with drt's Klaviyo base URL constant pointed at a
-  fresh simulator by bench/drt_runner.py; drt's code is not copied here.
+  drt-core[duckdb]==1.2.1), with drt's Klaviyo base URL constant pointed at
+  another simulator process by bench/drt_runner.py; drt's code is not copied
+  here.
+
+So both clients are processes of their own, and neither shares a process with
+the simulator it sends to. After each pass the simulator's profile count is
+checked and a sample of 200 profiles is read back through its API (after the
+pass's requests were counted).
 
 Passes (--passes, default initial,changed): ``initial`` into an empty
 account (every profile new); ``changed`` after every row changed (cart_value
@@ -60,18 +67,15 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import httpx
 import yaml
 
 from activation.config import Mode, load_syncs
 from activation.contracts.klaviyo import load_contract
-from activation.db import Warehouse
-from activation.destinations import make_destination
-from activation.engine import Engine
-from activation.simulators.klaviyo import KlaviyoSimulator
 from activation.simulators.ratelimit import parse_windows
-from activation.simulators.rehearsal import SYNCS_FILES, rehearsal
-from activation.state import StateStore
-from bench.sync_requests import build_export
+from activation.simulators.rehearsal import SYNCS_FILES
+from bench.simproc import SimulatorProcess, delta
+from bench.sync_requests import build_export, run_child, syncs_file_for
 
 ROOT = Path(__file__).resolve().parents[1]
 DRT_VERSION = "1.2.1"
@@ -161,19 +165,6 @@ def run_drt(python: Path, project: Path, home: Path, base_url: str, out: Path, t
 # ---------------------------------------------------------------------- simulator bookkeeping
 
 
-def delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, int]]:
-    """Requests per operation and status sent between two by_operation() snapshots."""
-    out: dict[str, dict[str, int]] = {}
-    for op, entry in after.items():
-        old = before.get(op, {"statuses": {}, "bytes_in": 0, "requests": 0})
-        statuses = {s: n - old["statuses"].get(s, 0) for s, n in entry["statuses"].items()}
-        statuses = {s: n for s, n in statuses.items() if n}
-        if statuses:
-            out[op] = {"requests": entry["requests"] - old["requests"], "bytes_in": entry["bytes_in"] - old["bytes_in"],
-                       "statuses": statuses}
-    return out
-
-
 def steady_rates() -> dict[str, float]:
     """operationId -> Klaviyo's steady (longest-window) limit in requests per second, from the contract."""
     rates = {}
@@ -188,48 +179,54 @@ def steady_seconds(operations: dict[str, dict[str, int]], rates: dict[str, float
     return max((entry["requests"] / rates[op] for op, entry in operations.items() if op in rates), default=0.0)
 
 
-def verify(simulator: KlaviyoSimulator, db: Path, profiles: int, sample: int = 200) -> str | None:
-    """None if the account holds `profiles` profiles and a sample carries the export's cart_value; else the problem."""
-    count = simulator.state.profile_count()
+def verify(simulator: SimulatorProcess, db: Path, profiles: int, sample: int = 200) -> str | None:
+    """None if the account holds `profiles` profiles and a sample carries the export's cart_value; else the problem.
+
+    The sample is read through the simulator's API (GET /api/profiles?filter=equals(email,...)), after the
+    pass's requests were counted."""
+    count = simulator.profiles()
     if count != profiles:
         return f"{count:,} profiles in the simulator, expected {profiles:,}"
     with duckdb.connect(str(db), read_only=True) as con:
         rows = con.execute(f"select email, cart_value from {EXPORT} using sample {sample} rows (reservoir, 7)").fetchall()
-    for email, cart_value in rows:
-        profile = simulator.state.profile_by_email(email)
-        got = (profile or {}).get("properties", {}).get("cart_value")
-        if profile is None or got is None or float(got) != float(cart_value):
-            return f"{email}: cart_value {got!r} in the simulator, {cart_value} in the export"
+    headers = {"Authorization": "Klaviyo-API-Key pk_bench_not_a_secret", "revision": "2026-07-15",
+               "Accept": "application/vnd.api+json"}
+    with httpx.Client(base_url=simulator.base_url, headers=headers, timeout=60) as client:
+        for email, cart_value in rows:
+            found = client.get("/api/profiles", params={"filter": f'equals(email,"{email}")'}).json().get("data") or []
+            got = found[0]["attributes"].get("properties", {}).get("cart_value") if found else None
+            if not found or got is None or float(got) != float(cart_value):
+                return f"{email}: cart_value {got!r} in the simulator, {cart_value} in the export"
     return None
 
 
 # ---------------------------------------------------------------------- the two tools
 
 
-def activation_passes(db: Path, passes: list[str], rate_limits: str, profiles: int) -> list[dict[str, Any]]:
-    syncs = load_syncs(SYNCS_FILES["klaviyo"])
+def activation_passes(db: Path, work: Path, passes: list[str], rate_limits: str, profiles: int) -> list[dict[str, Any]]:
+    """activation's klaviyo_profiles sync, each pass an `activation sync`-like child process (bench/sync_child.py),
+    into a Klaviyo simulator process. With limits off, activation's own pacing is lifted too (drt's is 0)."""
+    syncs_file = syncs_file_for("klaviyo", rate_limits, work)
+    syncs = load_syncs(syncs_file)
     sync = next(s for s in syncs.syncs if s.mode is Mode.UPSERT_PROFILES and s.destination.type == "klaviyo")
     results = []
-    with rehearsal("klaviyo", syncs, rate_limits=rate_limits) as (simulator, env):
-        os.environ.update(env)
-        for name in passes:
+    with SimulatorProcess("klaviyo", limits=rate_limits) as simulator:
+        env = simulator.sync_env(syncs)
+        for index, name in enumerate(passes):
             if name == "changed":
                 with duckdb.connect(str(db)) as con:
                     con.execute(CHANGE)
-            before = simulator.stats.by_operation()
-            with Warehouse.open_duckdb(db) as warehouse:
-                store = StateStore(warehouse, syncs.state_schema)
-                engine = Engine(warehouse, store, syncs.exports_schema, make_destination, progress=False)
-                started = time.perf_counter()
-                result = engine.run(sync)
-                seconds = time.perf_counter() - started
-            simulator.wait_idle()
-            assert isinstance(simulator, KlaviyoSimulator)
-            results.append({"pass": name, "tool": "activation", "seconds": seconds,
-                            "synced": result.acknowledged, "failed": result.failed, "status": result.status,
-                            "operations": delta(before, simulator.stats.by_operation()),
+            before = simulator.stats()
+            child = run_child(syncs_file, db, sync.name, env, 0, work / f"activation_{index}.json")
+            result = child["result"]
+            results.append({"pass": name, "tool": "activation", "seconds": child["sync_seconds"],
+                            "process_seconds": child["child_wall_seconds"],
+                            "peak_rss_mb": child["child_peak_rss_mb"],
+                            "synced": result["acknowledged"], "failed": result["failed"], "status": result["status"],
+                            "operations": delta(before, simulator.stats()),
                             "check": verify(simulator, db, profiles)})
-            print(f"activation {name}: {seconds:.1f} s", file=sys.stderr)
+            print(f"activation {name}: {child['sync_seconds']:.1f} s", file=sys.stderr)
+        results[-1]["simulator_peak_rss_mb"] = simulator.peak_rss_mb()
     return results
 
 
@@ -237,19 +234,20 @@ def drt_passes(python: Path, db: Path, work: Path, sql: str, passes: list[str], 
                batch_size: int, profiles: int, timeout: float) -> list[dict[str, Any]]:
     project, home = write_drt_project(work / "drt", db, sql, rps, batch_size)
     results = []
-    with KlaviyoSimulator(port=0, rate_limits=rate_limits, any_revision=True) as simulator:
+    with SimulatorProcess("klaviyo", limits=rate_limits, extra_args=("--any-revision",)) as simulator:
         for index, name in enumerate(passes):
             if name == "changed":
                 with duckdb.connect(str(db)) as con:
                     con.execute(CHANGE)
-            before = simulator.stats.by_operation()
+            before = simulator.stats()
             run = run_drt(python, project, home, simulator.base_url, work / f"drt_{index}.json", timeout)
             results.append({"pass": name, "tool": "drt", **run,
-                            "operations": delta(before, simulator.stats.by_operation()),
+                            "operations": delta(before, simulator.stats()),
                             "check": verify(simulator, db, profiles)})
             print(f"drt {name}: {run['seconds']:.1f} s ({run['synced']:,} synced, {run['failed']:,} failed)",
                   file=sys.stderr)
-        revisions = dict(simulator.revisions)
+        revisions = simulator.summary().get("revisions", {})
+        results[-1]["simulator_peak_rss_mb"] = simulator.peak_rss_mb()
     for result in results:
         result["revisions_seen"] = revisions
     return results
@@ -300,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
         act_db, drt_db = work / "export_activation.duckdb", work / "export_drt.duckdb"
         shutil.copy(source, act_db)
         shutil.copy(source, drt_db)
-        results = activation_passes(act_db, passes, args.rate_limits, args.profiles)
+        results = activation_passes(act_db, work, passes, args.rate_limits, args.profiles)
         results += drt_passes(python, drt_db, work, sql, passes, args.rate_limits, rps, args.drt_batch_size,
                               args.profiles, timeout)
 

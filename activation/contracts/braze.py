@@ -44,6 +44,7 @@ from urllib.parse import urlsplit
 
 import jsonschema
 
+from activation.contracts.fastcheck import FastValidator
 from activation.errors import ConfigError
 
 ENV_VAR = "BRAZE_CONTRACT_DIR"
@@ -112,19 +113,19 @@ class BrazeContract:
             for name, spec in document["x-operations"].items()
         }
         self.limits = {name: int(spec["value"]) for name, spec in document["x-limits"].items()}
-        self._validators: dict[str, jsonschema.Draft202012Validator] = {}
+        self._validators: dict[str, FastValidator] = {}
 
     # -- facts -------------------------------------------------------------------------------
     def rate_limits(self) -> dict[str, str]:
         """operation -> its fixed window, e.g. ``{"users_track": "3000/3s"}``."""
         return {name: spec["window"] for name, spec in self.document.get("x-rate-limits", {}).items()}
 
-    def validator(self, definition: str) -> jsonschema.Draft202012Validator:
+    def validator(self, definition: str) -> FastValidator:
         """A validator of ``#/$defs/<definition>`` (local ``$ref``s resolved)."""
         found = self._validators.get(definition)
         if found is None:
             schema = {"$ref": f"#/$defs/{definition}", "$defs": self.defs}
-            found = self._validators[definition] = jsonschema.Draft202012Validator(schema)
+            found = self._validators[definition] = FastValidator(schema)
         return found
 
     # -- checks ------------------------------------------------------------------------------
@@ -245,7 +246,7 @@ class BrazeContract:
                 if message:
                     check.object_errors.append(ObjectError(name, index, message[:MESSAGE_CHARS]))
 
-    def _object_problem(self, array: str, item: Any, validator: jsonschema.Draft202012Validator) -> str | None:
+    def _object_problem(self, array: str, item: Any, validator: FastValidator) -> str | None:
         if not isinstance(item, dict):
             return f"Each entry of '{array}' must be an object."
         given = [key for key in IDENTIFIERS if item.get(key) is not None]

@@ -38,6 +38,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import jsonschema
 
+from activation.contracts.fastcheck import FastValidator
 from activation.contracts.openapi import Problem
 from activation.errors import ConfigError
 
@@ -94,7 +95,7 @@ class MailchimpContract:
                 dict(spec.get("query") or {}), spec.get("body"), spec.get("source", ""),
             )
         self._validators = {
-            name: jsonschema.Draft202012Validator({**op.body, "$defs": self.defs})
+            name: FastValidator({**op.body, "$defs": self.defs})
             for name, op in self.operations.items() if op.body is not None
         }
         self._query_validators = {

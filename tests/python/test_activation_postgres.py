@@ -146,6 +146,9 @@ def test_dialect_fragments():
     assert POSTGRES.json_scalar('"n"', "numeric") == '"n"'
     assert DUCKDB.json_scalar('"t"', "TIMESTAMP") == '"t"'
     assert POSTGRES.first_sorted("k", 3) == '(array_agg(k order by (k) collate "C"))[1:3]'
+    assert DUCKDB.first_sorted("k", 3) == "min(k, 3)"
+    assert DUCKDB.values_hash(["a", '"b"']) == 'cast(hash(a, "b") as varchar)'
+    assert POSTGRES.values_hash(["a", '"b"']) == 'cast(hashtextextended(cast(row(a, "b") as text), 0) as text)'
 
 
 # ---------------------------------------------------------------------------------------------
@@ -185,6 +188,27 @@ def test_email_pattern_matches_the_same_addresses_on_both_engines(pg):
                for e in emails]
     assert got == expected
     assert expected[:2] == [True, True] and not any(expected[2:4])
+
+
+def test_values_hash_and_first_sorted_agree_in_meaning_on_both_engines(pg):
+    """The change hash tells apart what a payload tells apart (null vs empty, where a separator
+    falls), gives equal values equal hashes, and both engines sample keys in byte order."""
+    pairs = [(None, "x"), ("", "x"), ("x", None), ("x", ""), ("a,b", "c"), ("a", "b,c"), ('a"', "b"),
+             ("a", '"b'), ("x", "x")]
+    keys = ["b", "B", "a", "A", "é", "Z", "aa"]
+    duck = duckdb.connect()
+    with Warehouse.open(pg.url) as warehouse:
+        for dialect, fetch in ((DUCKDB, lambda sql, p: duck.execute(sql, p).fetchone()[0]),
+                               (POSTGRES, lambda sql, p: warehouse.fetchone(sql, p)[0])):
+            hashed = [fetch(f"select {dialect.values_hash(['cast(? as varchar)', 'cast(? as varchar)'])}", list(pair))
+                      for pair in pairs]
+            assert len(set(hashed)) == len(pairs), dialect.name
+            assert all(isinstance(value, str) for value in hashed)
+            again = fetch(f"select {dialect.values_hash(['cast(? as varchar)', 'cast(? as varchar)'])}", ["a,b", "c"])
+            assert again == hashed[4], dialect.name
+            values = ", ".join(f"(cast(? as varchar))" for _ in keys)
+            sample = fetch(f"select {dialect.first_sorted('k', 3)} from (values {values}) as t(k)", keys)
+            assert list(sample) == ["A", "B", "Z"], dialect.name
 
 
 def test_temp_rows_load_a_batch_inside_a_transaction_and_vanish_after(pg):

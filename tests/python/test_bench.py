@@ -10,7 +10,7 @@ import yaml
 
 from activation.config import Mode, load_syncs
 from activation.simulators.rehearsal import SYNCS_FILES
-from bench import floor, peer_drt
+from bench import floor, peer_drt, simproc, sync_requests
 
 
 @pytest.mark.dbt
@@ -58,3 +58,70 @@ def test_peer_drt_counts_requests_per_pass_and_the_time_production_limits_imply(
     rates = peer_drt.steady_rates()
     assert rates["create_profile"] == pytest.approx(750 / 60) and rates["bulk_import_profiles"] == pytest.approx(150 / 60)
     assert peer_drt.steady_seconds({"create_profile": {"requests": 1500}}, rates) == pytest.approx(120)
+
+
+def test_sync_requests_minimum_and_the_time_production_limits_impose():
+    # Braze: 75 objects per request; bytes far below 4 MB
+    assert sync_requests.minimum_requests("braze", 10_000, 10_000 * 900) == 134
+    # Klaviyo: 10,000 profiles or 5 MB per request; 1.4 KB profiles make bytes decide
+    assert sync_requests.minimum_requests("klaviyo", 10_000, 14_000_000) == 3
+    # webhook at 20/s and 600/m: 1,200 requests need one full minute window beyond the first
+    assert sync_requests.limit_imposed_seconds("webhook", {"deliver": {"requests": 1_200}}) == 60
+    assert sync_requests.limit_imposed_seconds("webhook", {"deliver": {"requests": 600}}) == 29  # 20/s decides
+    assert sync_requests.limit_imposed_seconds("mailchimp", {"batch_subscribe": {"requests": 2_000}}) == 0
+
+
+def test_sync_requests_lifts_the_clients_own_limits_only_when_asked(tmp_path):
+    lifted = load_syncs(sync_requests.syncs_file_for("braze", "off", tmp_path))
+    assert all(s.destination.settings["lift_rate_limits"] is True for s in lifted.syncs)
+    assert sync_requests.syncs_file_for("braze", "production", tmp_path) == SYNCS_FILES["braze"]
+    command = simproc.simulator_command("webhook", "production", SYNCS_FILES["webhook"])
+    assert command[-4:] == ["--rate-limit", "20/s", "--rate-limit", "600/m"]
+    assert "--rate-limit" not in simproc.simulator_command("webhook", "off", SYNCS_FILES["webhook"])
+
+
+@pytest.mark.dbt
+def test_sync_requests_end_to_end_with_the_simulator_in_its_own_process(built_warehouse, tmp_path):
+    """300 profiles, then 3 changed, into a webhook receiver process: requests equal the minimum,
+    the receiver holds every profile, and the sync's peak memory is measured in its own process."""
+    warehouse, _, _ = built_warehouse
+    rows = sync_requests.run("webhook", warehouse, 300, 3, tmp_path, "off", 1, ["initial", "change"], None)
+    initial, change = rows
+    assert (initial["records"], initial["upsert_requests"], initial["minimum"]) == (300, 1, 1)
+    assert initial["acknowledged"] == 300 and initial["failed"] == 0 and initial["simulator_profiles"] == 300
+    assert change["planned"]["CHANGE"] == 3 and change["planned"]["UNCHANGED"] == 297
+    assert (change["records"], change["upsert_requests"], change["acknowledged"]) == (3, 1, 3)
+    assert len(change["plan_seconds"]) == 1 and initial["activation_peak_rss_mb"] > 0
+    assert initial["simulator_peak_rss_mb"] > 0 and initial["payload_bytes"] > change["payload_bytes"] > 0
+
+
+@pytest.mark.dbt
+def test_sync_requests_on_postgres_copies_the_export_and_times_the_server(built_warehouse, postgres_server, tmp_path):
+    """--postgres: the export is copied to PostgreSQL (nulls and values intact), the change pass changes it
+    there, the syncs run on it and the child reports the server's CPU time beside its own."""
+    warehouse, _, _ = built_warehouse
+    url = postgres_server.fresh("exports", "activation").url
+    rows = sync_requests.run("webhook", warehouse, 300, 3, tmp_path, "off", 2, ["initial", "change"], None, url)
+    initial, change = rows
+    assert initial["warehouse"] == change["warehouse"] == "postgres"
+    assert (initial["acknowledged"], initial["upsert_requests"], initial["simulator_profiles"]) == (300, 1, 300)
+    assert change["planned"]["CHANGE"] == 3 and change["planned"]["UNCHANGED"] == 297
+    assert len(change["plan_server_cpu_seconds"]) == 2 and change["sync_server_cpu_seconds"] >= 0
+
+
+def test_sync_child_peak_memory_is_its_own_not_the_parents():
+    """A child inherits its parent's ru_maxrss on Linux; the child's VmHWM is its own peak."""
+    import resource
+    import subprocess
+    import sys
+
+    block = bytearray(512 * 1024 * 1024)
+    for offset in range(0, len(block), 4096):
+        block[offset] = 1
+    del block
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 >= 512
+    code = ("import resource; from bench.sync_child import own_peak_rss_mb; "
+            "print(own_peak_rss_mb(), resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)")
+    own, inherited = map(float, subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                                               check=True).stdout.split())
+    assert inherited >= 512 and own < 400, (own, inherited)

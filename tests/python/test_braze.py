@@ -609,3 +609,17 @@ def test_the_engine_converges_a_braze_workspace_and_removal_flips_the_attribute(
     assert sim.state.users_by_email("p7@example.com") == [] and sim.state.user("k7") is None
     assert engine.run(profiles_sync).sent == 0  # nothing changed; the erased address is tombstoned
     assert sim.state.subscription_changes() == [] and sim.stats.count(status=400) == 0
+
+
+def test_the_compiled_pre_check_gives_the_same_errors_as_jsonschema():
+    """FastValidator answers a valid object without jsonschema, and an invalid one with jsonschema's errors."""
+    import jsonschema
+
+    from activation.contracts.fastcheck import FastValidator
+
+    schema = {"type": "object", "properties": {"email": {"type": "string"}, "n": {"type": "integer", "minimum": 0}},
+              "required": ["email"], "additionalProperties": False}
+    fast, slow = FastValidator(schema), jsonschema.Draft202012Validator(schema)
+    for instance in ({"email": "a@b.c", "n": 1}, {"n": -1}, {"email": 3, "x": 1}, [], {"email": "a", "n": 1.5}):
+        assert [e.message for e in fast.iter_errors(instance)] == [e.message for e in slow.iter_errors(instance)]
+        assert fast.is_valid(instance) == slow.is_valid(instance)
