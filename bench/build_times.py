@@ -9,7 +9,9 @@ and its test that daily sizes match the memberships fails). Both builds are prod
 data tests, without dbt unit tests (`--exclude-resource-type unit_test`, as
 `activation run` builds; `--unit-tests` includes them). Repeated `--runs`
 times on a fresh copy of the warehouse; medians are reported, with the
-slowest nodes of each build.
+slowest nodes of each build, and the CPU seconds of each dbt process
+(user + system, its DuckDB threads included): on a machine shared with
+other work the wall time moves with the load, the CPU time far less.
 
     python -m bench.build_times --db /tmp/bench10m.duckdb --runs 3
     python -m bench.build_times --db /tmp/bench10m.duckdb --generate --customers 1000000
@@ -22,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -60,6 +63,19 @@ def _land_held_back(warehouse: Path) -> None:
 def _node_seconds(work: Path) -> dict[str, float]:
     """Execution seconds per node (model, test, seed) of the last dbt invocation."""
     return {entry["unique_id"]: entry["execution_time"] for entry in dbt_process.node_results(work)}
+
+
+def _children_cpu_seconds() -> float:
+    """User + system CPU seconds of the finished child processes so far (dbt and its threads)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _timed_build(args: list[str], warehouse: Path, work: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of one dbt invocation."""
+    before = _children_cpu_seconds()
+    wall = dbt_process.run(args, warehouse, work)
+    return wall, _children_cpu_seconds() - before
 
 
 def _as_of(moment: datetime) -> list[str]:
@@ -104,6 +120,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.unit_tests:
         select += ["--exclude-resource-type", "unit_test"]
     full_times, incremental_times, held = [], [], 0
+    full_cpu: list[float] = []
+    incremental_cpu: list[float] = []
     full_nodes: list[dict[str, float]] = []
     incremental_nodes: list[dict[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="bench_build_") as tmp:
@@ -115,14 +133,18 @@ def main(argv: list[str] | None = None) -> int:
             dbt_process.run(["seed"], warehouse, work)
             # as a scheduled run: the full build sees the data up to the cut, the incremental
             # build runs later (at AS_OF), once the held-back events have landed
-            full_times.append(
-                dbt_process.run(["build", "--full-refresh", *select, *_as_of(cut)], warehouse, work)
-            )
+            wall, cpu = _timed_build(["build", "--full-refresh", *select, *_as_of(cut)], warehouse, work)
+            full_times.append(wall)
+            full_cpu.append(cpu)
             full_nodes.append(_node_seconds(work))
             _land_held_back(warehouse)
-            incremental_times.append(dbt_process.run(["build", *select, *_as_of(AS_OF)], warehouse, work))
+            wall, cpu = _timed_build(["build", *select, *_as_of(AS_OF)], warehouse, work)
+            incremental_times.append(wall)
+            incremental_cpu.append(cpu)
             incremental_nodes.append(_node_seconds(work))
-            print(f"run {run + 1}: full {full_times[-1]:.1f} s, incremental {incremental_times[-1]:.1f} s", file=sys.stderr)
+            print(f"run {run + 1}: full {full_times[-1]:.1f} s ({full_cpu[-1]:.1f} CPU s), incremental "
+                  f"{incremental_times[-1]:.1f} s ({incremental_cpu[-1]:.1f} CPU s), load average "
+                  f"{os.getloadavg()[0]:.1f}", file=sys.stderr)
             warehouse.unlink()
 
     result = {
@@ -136,6 +158,10 @@ def main(argv: list[str] | None = None) -> int:
         "full_build_median": statistics.median(full_times),
         "incremental_build_median": statistics.median(incremental_times),
         "incremental_over_full": statistics.median(incremental_times) / statistics.median(full_times),
+        "full_build_cpu_seconds": full_cpu,
+        "incremental_build_cpu_seconds": incremental_cpu,
+        "incremental_over_full_cpu": statistics.median(incremental_cpu) / statistics.median(full_cpu),
+        "load_average_at_end": os.getloadavg()[0],
         "cpus": os.cpu_count(),
         "slowest_nodes_full": _slowest(full_nodes),
         "slowest_nodes_incremental": _slowest(incremental_nodes),
@@ -148,6 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'full build, median (s)':<28}{result['full_build_median']:>14.1f}")
     print(f"{'incremental, median (s)':<28}{result['incremental_build_median']:>14.1f}")
     print(f"{'incremental / full':<28}{result['incremental_over_full']:>14.2f}")
+    print(f"{'full build, median CPU s':<28}{statistics.median(full_cpu):>14.1f}")
+    print(f"{'incremental, median CPU s':<28}{statistics.median(incremental_cpu):>14.1f}")
+    print(f"{'incremental / full (CPU)':<28}{result['incremental_over_full_cpu']:>14.2f}")
     for label, key in (("full", "slowest_nodes_full"), ("incremental", "slowest_nodes_incremental")):
         print(f"\nslowest nodes, {label} build (median s):")
         for node, seconds in list(result[key].items())[:10]:

@@ -98,5 +98,7 @@ def test_sessions_incremental_equal_full_refresh(tmp_path, small_dataset):
     assert identified_sessions == 2  # the anonymous session and the identify session
 
     assert differences(incremental, full, "int_sessions_sessionized", "intermediate", exclude=("replaced_from",)) == (0, 0)
+    # the identity map (integer label propagation) after three loads equals the one built at once
+    assert differences(incremental, full, "int_identifiers_stitched", "intermediate") == (0, 0)
     for relation in ["sessions", "customers"]:
         assert differences(incremental, full, relation, "marts") == (0, 0), relation

@@ -144,13 +144,28 @@ all_identifiers as (
 
 ),
 
+-- one row per identifier, numbered in the order of its label: user_ids
+-- first, then emails, then anonymous_ids, so the smallest number in a
+-- component is its representative identifier. Propagation carries these
+-- numbers (integer joins and minimums), not the text labels.
 nodes as (
 
-    select distinct
+    select
         identifier_type,
         identifier,
-        {{ dbt.concat(['identifier_type', "':'", 'identifier']) }} as node
-    from all_identifiers
+        representative,
+        row_number() over (order by representative) as node_id
+    from (
+        select distinct
+            identifier_type,
+            identifier,
+            {{ dbt.concat([
+                "case identifier_type when 'user_id' then '1' when 'email' then '2' else '3' end",
+                "':'",
+                'identifier',
+            ]) }} as representative
+        from all_identifiers
+    ) as distinct_identifiers
 
 ),
 
@@ -159,9 +174,17 @@ nodes as (
 propagation_edges as (
 
     select
-        {{ dbt.concat(['directed_edges.from_type', "':'", 'directed_edges.from_id']) }} as from_node,
-        {{ dbt.concat(['directed_edges.to_type', "':'", 'directed_edges.to_id']) }} as to_node
+        from_nodes.node_id as from_node,
+        to_nodes.node_id as to_node
     from directed_edges
+    inner join nodes as from_nodes
+        on
+            directed_edges.from_type = from_nodes.identifier_type
+            and directed_edges.from_id = from_nodes.identifier
+    inner join nodes as to_nodes
+        on
+            directed_edges.to_type = to_nodes.identifier_type
+            and directed_edges.to_id = to_nodes.identifier
     left join flagged as flagged_from
         on
             directed_edges.from_type = flagged_from.identifier_type
@@ -173,23 +196,17 @@ propagation_edges as (
     where flagged_from.identifier is null and flagged_to.identifier is null
     union all
     select
-        node as from_node,
-        node as to_node
+        node_id as from_node,
+        node_id as to_node
     from nodes
 
 ),
 
--- a node's label sorts user_ids first, then emails, then anonymous_ids, so
--- the smallest label in a component is its representative identifier
 labels_0 as (
 
     select
-        node,
-        {{ dbt.concat([
-            "case identifier_type when 'user_id' then '1' when 'email' then '2' else '3' end",
-            "':'",
-            'identifier',
-        ]) }} as representative
+        node_id as node,
+        node_id as smallest_node
     from nodes
 
 ),
@@ -199,7 +216,7 @@ labels_0 as (
 
         select
             propagation_edges.to_node as node,
-            min(labels_{{ hop - 1 }}.representative) as representative
+            min(labels_{{ hop - 1 }}.smallest_node) as smallest_node
         from labels_{{ hop - 1 }}
         inner join propagation_edges
             on labels_{{ hop - 1 }}.node = propagation_edges.from_node
@@ -211,10 +228,12 @@ labels_0 as (
 components as (
 
     select
-        node,
-        representative,
-        count(*) over (partition by representative) as component_size
+        labels_{{ var('identity_max_hops') }}.node,
+        representatives.representative,
+        count(*) over (partition by labels_{{ var('identity_max_hops') }}.smallest_node) as component_size
     from labels_{{ var('identity_max_hops') }}
+    inner join nodes as representatives
+        on labels_{{ var('identity_max_hops') }}.smallest_node = representatives.node_id
 
 ),
 
@@ -233,7 +252,7 @@ final as (
         flagged.flag_reason
     from nodes
     inner join components
-        on nodes.node = components.node
+        on nodes.node_id = components.node
     left join flagged
         on
             nodes.identifier_type = flagged.identifier_type
