@@ -67,3 +67,12 @@ def differences(left, right, relation: str, schema: str = "staging", exclude: tu
             f"select (select count(*) from (select {columns} from {mine} except all select {columns} from {theirs})),"
             f"       (select count(*) from (select {columns} from {theirs} except all select {columns} from {mine}))"
         ).fetchone()
+
+
+def raw_rows(source) -> dict[str, list[str]]:
+    """Every table of the DuckDB file's raw schema: name -> its rows as sorted reprs (order-free)."""
+    with duckdb.connect(str(source), read_only=True) as con:
+        names = [row[0] for row in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'raw' order by 1"
+        ).fetchall()]
+        return {name: sorted(map(repr, con.execute(f'select * from raw."{name}"').fetchall())) for name in names}

@@ -12,8 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pytest
+from raw_loads import raw_rows
 
 from datagen.loaders import LoadError, available_targets, loader_module
 from datagen.loaders.base import RawSource, SourceColumn
@@ -75,15 +75,11 @@ def test_load_copies_every_row_and_value_exactly(tmp_path, small_dataset, postgr
                  "PGDATABASE": postgres_server.database},
         )
         assert completed.returncode == 0, completed.stderr
-        with duckdb.connect(str(source), read_only=True) as con:
-            names = [row[0] for row in con.execute(
-                "select table_name from information_schema.tables where table_schema = 'raw' order by 1"
-            ).fetchall()]
-            assert len(names) == 8
-            for name in names:
-                expected = sorted(map(repr, con.execute(f'select * from raw."{name}"').fetchall()))
-                actual = sorted(map(repr, connection.execute(f'select * from {schema}."{name}"').fetchall()))
-                assert actual == expected, name
+        source_tables = raw_rows(source)
+        assert len(source_tables) == 8
+        for name, expected in source_tables.items():
+            actual = sorted(map(repr, connection.execute(f'select * from {schema}."{name}"').fetchall()))
+            assert actual == expected, name
     finally:
         connection.execute(f"drop schema if exists {schema} cascade")
         connection.commit()
