@@ -29,6 +29,7 @@ mkdir -p "$OUT"
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f", b - a }'; }
 
 started=$EPOCHREALTIME
+set -m  # the engine suites in their own process group, so an interrupt stops dbt and Spark too
 (
     export ENGINES="${ENGINES:-duckdb postgres spark}" PGPORT="${ENGINE_PGPORT:-54339}"
     export COMPARE_DIR="$OUT/engines" BIN
@@ -39,8 +40,9 @@ started=$EPOCHREALTIME
     exit $status
 ) > "$OUT/engines.log" 2>&1 &
 engines_pid=$!
-# stop the engine suites when this script is interrupted
-trap 'kill -- "$engines_pid" 2>/dev/null' INT TERM
+set +m
+# stop the engine suites (the whole group) when this script is interrupted
+trap 'kill -- "-$engines_pid" 2>/dev/null; exit 130' INT TERM
 
 pytest_started=$EPOCHREALTIME
 # shellcheck disable=SC2086  # PYTEST_ARGS is a list of arguments
