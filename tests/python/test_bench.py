@@ -125,3 +125,13 @@ def test_sync_child_peak_memory_is_its_own_not_the_parents():
     own, inherited = map(float, subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                                check=True).stdout.split())
     assert inherited >= 512 and own < 400, (own, inherited)
+
+
+def test_generator_benchmark_times_each_run_and_counts_the_rows_it_wrote(tmp_path):
+    from bench import generator
+
+    run = generator.generate_once(tmp_path / "g.duckdb", customers=200, days=7, seed=3)
+    assert run["wall_seconds"] > 0 and run["cpu_seconds"] > 0 and run["peak_rss_mb"] > 0
+    counts = generator.row_counts(tmp_path / "g.duckdb")
+    assert {"events", "customers", "orders"} <= set(counts)
+    assert counts["customers"] >= 200 and counts["events"] > 0
