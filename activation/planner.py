@@ -97,35 +97,31 @@ class Planner:
             )
         return types
 
-    def _payload_sql(self, sync: Sync, types: dict[str, str], relation: str) -> str:
+    def _payload_sql(self, sync: Sync, types: dict[str, str]) -> str:
         """The payload as JSON text. Key order is the mapping's; values are written the same way
         on every engine (timestamps as 'YYYY-MM-DD HH:MM:SS[.f]'; numbers may differ in trailing
-        zeros only, e.g. 12.5 vs 12.50, which parse to the same number). Columns are read from
-        `relation` (an alias of the source query)."""
+        zeros only, e.g. 12.5 vs 12.50, which parse to the same number)."""
         dialect = self.warehouse.dialect
         as_json = json_columns(sync.source)
 
-        def col(column: str) -> str:
-            return f"{relation}.{quote(column)}"
-
         def value(column: str) -> str:
             if column in as_json:
-                return dialect.json_value(col(column))
-            return dialect.json_scalar(col(column), types.get(column))
+                return dialect.json_value(quote(column))
+            return dialect.json_scalar(quote(column), types.get(column))
 
         if sync.mode is Mode.UPSERT_PROFILES:
             return dialect.json_object([(target, value(column)) for target, column in sync.fields.items()])
         if sync.mode is Mode.MIRROR_LISTS:
-            return dialect.json_object([("list_id", col("list_id")), ("email", col(sync.email))])
+            return dialect.json_object([("list_id", "list_id"), ("email", quote(sync.email))])
         if sync.mode is Mode.TRIGGER_EVENTS:
             assert sync.event is not None
             properties = dialect.json_object([(name, value(column)) for name, column in sync.event.properties.items()])
-            pairs = [("metric", f"'{sync.event.metric}'"), ("email", col(sync.email))]
+            pairs = [("metric", f"'{sync.event.metric}'"), ("email", quote(sync.email))]
             if sync.event.time:
-                pairs.append(("time", f"cast({col(sync.event.time)} as varchar)"))
+                pairs.append(("time", f"cast({quote(sync.event.time)} as varchar)"))
             pairs.append(("properties", dialect.json_value(properties)))
             return dialect.json_object(pairs)
-        return dialect.json_object([("email", col(sync.email))])
+        return dialect.json_object([("email", quote(sync.email))])
 
     def _hashed_sql(self, sync: Sync) -> list[str]:
         """The source values a payload is built from (the mapping itself is in the fingerprint)."""
@@ -176,7 +172,7 @@ class Planner:
         state = self.store.table("sync_state")
         tombstones = self.store.table("tombstones")
         fingerprint = sync.mapping_fingerprint()
-        payload = self._payload_sql(sync, types, "source")
+        payload = self._payload_sql(sync, types)
         plan_name = f"plan_{run_id}"
         plan_table = quote(plan_name)
         once_only = sync.mode in (Mode.TRIGGER_EVENTS, Mode.PROPAGATE_DELETIONS)
@@ -185,6 +181,7 @@ class Planner:
 
         judged_name = f"judged_{run_id}"
         judged_table = quote(judged_name)
+        payload_name = f"payload_{run_id}"
         seq_name = f"seq_{run_id}"
         payload_hash = dialect.values_hash([*self._hashed_sql(sync), f"cast('{fingerprint}' as varchar)"])
         # Judged without building any payload: the hash is of the mapped values themselves, so an
@@ -276,26 +273,28 @@ class Planner:
             where operation in ('{ADD}', '{CHANGE}', '{REMOVE}', '{RETRY}')
             """,
         )
-        # the payload is built in the journal insert itself, for the records sent with one (a valid key has
-        # one source row; a REMOVE has none): a table of payloads, joined after, held every payload at once
-        # (1 GB of JSON for a first sync of 1 M wide rows, spilled past DuckDB's memory limit)
+        # the payload of every record sent with one (a valid key has one source row; a REMOVE has none)
+        self.warehouse.create_temp_table(
+            payload_name,
+            f"""
+            with source as ({self._source_sql(sync, types)})
+            select record_key, {payload} as payload
+            from source
+            where record_key in (
+                select record_key from {quote(seq_name)} where operation in ('{ADD}', '{CHANGE}', '{RETRY}')
+            )
+            """,
+        )
         self.warehouse.execute(
             f"""
             insert into {self.store.table('journal')}
                 (run_id, sync_name, seq, record_key, email, operation, payload, payload_hash, destination_ref,
                  status, updated_at)
             select
-                ?, ?, numbered.seq, numbered.record_key, numbered.email, numbered.operation,
-                case when source.record_key is not null then {payload} end,
+                ?, ?, numbered.seq, numbered.record_key, numbered.email, numbered.operation, payloads.payload,
                 numbered.payload_hash, numbered.destination_ref, '{PENDING}', current_timestamp
             from {quote(seq_name)} as numbered
-            left join (
-                select * from ({self._source_sql(sync, types)}) as exported
-                where record_key in (
-                    select record_key from {quote(seq_name)} where operation in ('{ADD}', '{CHANGE}', '{RETRY}')
-                )
-            ) as source
-                on source.record_key = numbered.record_key
+            left join {quote(payload_name)} as payloads on payloads.record_key = numbered.record_key
             """,
             [run_id, sync.name],
         )
@@ -335,6 +334,6 @@ class Planner:
                 [sync.name],
             ):
                 plan.removals_by_list[list_id] = (removals, members)
-        for name in (seq_name, plan_name, judged_name):
+        for name in (seq_name, payload_name, plan_name, judged_name):
             self.warehouse.drop_temp_table(name)
         return plan
