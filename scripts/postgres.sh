@@ -61,7 +61,15 @@ as_owner() {
 bin_dir() {
     local dir
     if ! dir="$(find_bin_dir)"; then
-        install_server
+        # one install at a time: make test starts servers from several processes at once (pytest's
+        # workers, the engine suites), and apt-get would fail on its lock; the first installs,
+        # the others wait and then find the binaries
+        exec 9>/tmp/email-personalization-pg-install.lock
+        flock 9
+        if ! find_bin_dir >/dev/null; then
+            install_server
+        fi
+        flock -u 9
         dir="$(find_bin_dir)" || die "PostgreSQL was installed but no server binary was found under /usr/lib/postgresql"
     fi
     echo "$dir"

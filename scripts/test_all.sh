@@ -21,7 +21,8 @@
 # (duckdb: the engines whose incremental build runs the data tests), ENGINE_PGPORT
 # (54339: its own PostgreSQL cluster, apart from pytest's on 54329, so that
 # neither stops the other's server), TEST_ALL_DIR (target/test-all),
-# PYTEST_ARGS (extra pytest arguments).
+# PYTEST_WORKERS (2: pytest-xdist workers; 0 runs pytest in one process; worker N
+# gets its own PostgreSQL server on port 54329 + N), PYTEST_ARGS (extra pytest arguments).
 set -uo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -51,7 +52,7 @@ trap 'kill -- "-$engines_pid" 2>/dev/null; exit 130' INT TERM
 
 pytest_started=$EPOCHREALTIME
 # shellcheck disable=SC2086  # PYTEST_ARGS is a list of arguments
-"$BIN/python" -m pytest ${PYTEST_ARGS:-}
+"$BIN/python" -m pytest -n "${PYTEST_WORKERS:-2}" --dist worksteal ${PYTEST_ARGS:-}
 pytest_status=$?
 pytest_seconds=$(elapsed "$pytest_started" "$EPOCHREALTIME")
 

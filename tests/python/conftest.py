@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -9,6 +10,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).parent))
 
 from dbt_runner import run_dbt  # noqa: E402
+
+# Under pytest-xdist (make test runs two workers) each worker has its own PostgreSQL server: the
+# session fixture below stops the server it started when its session ends, which must not pull a
+# server from under another worker. Worker gwN uses $PGPORT + N; every PostgreSQL client of the
+# tests (fixtures, dbt, datagen load, activation) reads PGPORT from the environment.
+_WORKER = os.environ.get("PYTEST_XDIST_WORKER", "")
+if _WORKER.startswith("gw"):
+    os.environ["PGPORT"] = str(int(os.environ.get("PGPORT") or 54329) + int(_WORKER[2:]))
 
 # A fixed end time keeps every dataset (and every window in it) reproducible.
 END_TIME = datetime(2026, 11, 20, 12, 0, 0)
@@ -46,8 +55,6 @@ def postgres_server():
     the end; the server is stopped at the end only if this session started it. A server that
     cannot start fails these tests with the script's output. POSTGRES_TESTS=skip skips them.
     """
-    import os
-
     from warehouses import SKIP_ENV, start_server, stop_server
 
     if os.environ.get(SKIP_ENV) == "skip":
