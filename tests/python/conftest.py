@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import os
 import sys
 from datetime import datetime
@@ -36,14 +37,30 @@ def small_dataset():
 
 @pytest.fixture(scope="session")
 def built_warehouse(tmp_path_factory, small_dataset):
-    """The small dataset landed in DuckDB and built by one full `dbt build`."""
-    from datagen import write_duckdb
+    """The small dataset landed in DuckDB and built by one full `dbt build`.
 
-    work = tmp_path_factory.mktemp("full")
+    Built once per test run: under pytest-xdist the first worker to get here builds it in the
+    run's shared temporary directory (under a file lock) and the others wait and reuse it. Tests
+    only read it (in read-only connections, which DuckDB allows from several processes) or copy it.
+    """
+    from filelock import FileLock
+
+    from datagen import write_duckdb
+    from dbt_runner import DbtResult
+
+    root = tmp_path_factory.getbasetemp()
+    if _WORKER:
+        root = root.parent  # the directory the xdist workers of this run share
+    work = root / "built-full"
     warehouse = work / "warehouse.duckdb"
-    write_duckdb(small_dataset, warehouse, schema="raw", mode="replace")
-    result = run_dbt(["build", "--full-refresh"], warehouse, work, vars_={"as_of": AS_OF})
-    return warehouse, work, result
+    outcome = work / "dbt-build.json"
+    with FileLock(str(root / "built-full.lock")):
+        if not outcome.exists():
+            work.mkdir(exist_ok=True)
+            write_duckdb(small_dataset, warehouse, schema="raw", mode="replace")
+            result = run_dbt(["build", "--full-refresh"], warehouse, work, vars_={"as_of": AS_OF})
+            outcome.write_text(json.dumps({"returncode": result.returncode, "output": result.output}))
+    return warehouse, work, DbtResult(**json.loads(outcome.read_text()))
 
 
 @pytest.fixture(scope="session")
