@@ -18,28 +18,10 @@
 # so the first engine must be among them.
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "$0")/.." && pwd)"
-cd "$ROOT"
-BIN="${BIN:-$ROOT/.venv/bin}"
+# shellcheck source=scripts/lib/demo_engines.sh
+source "$(dirname "$0")/lib/demo_engines.sh"
 ENGINES="${ENGINES:-duckdb postgres}"
-CUSTOMERS="${DEMO_CUSTOMERS:-2000}"
-DAYS="${DEMO_DAYS:-30}"
-SEED="${DEMO_SEED:-42}"
-END_TIME="${END_TIME:-2026-11-20T12:00:00}"
-export AS_OF="${END_TIME/T/ }"
-export PGPORT="${PGPORT:-54329}"
 WORK_DIR="${COMPARE_DIR:-$ROOT/target/compare-engines}"
-
-started_postgres=false
-finish() {
-    local status=$?
-    if $started_postgres; then
-        scripts/postgres.sh stop || true
-        echo "build_and_compare.sh: stopped the PostgreSQL server on port $PGPORT" >&2
-    fi
-    exit $status
-}
-trap finish EXIT
 
 TESTED="${INCREMENTAL_TESTS_ON:-$ENGINES}"
 first="${ENGINES%% *}"
@@ -50,8 +32,7 @@ if [[ " $TESTED " != *" $first "* ]]; then
 fi
 
 mkdir -p "$WORK_DIR"
-"$BIN/python" -m datagen generate --db "$WORK_DIR/source.duckdb" --customers "$CUSTOMERS" --days "$DAYS" \
-    --seed "$SEED" --end-time "$END_TIME" --quiet
+generate_demo "$WORK_DIR/source.duckdb"
 
 specs=()
 for engine in $ENGINES; do
@@ -60,11 +41,7 @@ for engine in $ENGINES; do
             specs+=(--engine "duckdb=$WORK_DIR/duckdb.duckdb")
             ;;
         postgres)
-            if ! scripts/postgres.sh status; then
-                started_postgres=true
-            fi
-            scripts/postgres.sh start
-            eval "$(scripts/postgres.sh env)"
+            start_postgres
             specs+=(--engine postgres)
             ;;
         spark)
