@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 from click.core import ParameterSource
@@ -45,16 +46,29 @@ def _end_time(_: click.Context, __: click.Parameter, value: str | None) -> datet
         ) from None
 
 
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _duckdb_options(db_help: str, schema_help: str) -> Callable[[F], F]:
+    """--db and --schema: the DuckDB file of the raw tables and their schema (generate writes, load reads)."""
+
+    def decorate(command: F) -> F:
+        command = click.option("--schema", default="raw", show_default=True, help=schema_help)(command)
+        return click.option(
+            "--db",
+            "db_path",
+            type=click.Path(dir_okay=False, path_type=Path),
+            default=lambda: os.environ.get("WAREHOUSE_PATH", DEFAULT_DB),
+            show_default=f"$WAREHOUSE_PATH or {DEFAULT_DB}",
+            help=db_help,
+        )(command)
+
+    return decorate
+
+
 @main.command("generate")
-@click.option(
-    "--db",
-    "db_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=lambda: os.environ.get("WAREHOUSE_PATH", DEFAULT_DB),
-    show_default=f"$WAREHOUSE_PATH or {DEFAULT_DB}",
-    help="DuckDB file to write the raw tables into (created if missing).",
-)
-@click.option("--schema", default="raw", show_default=True, help="Schema for the raw tables in the DuckDB file.")
+@_duckdb_options("DuckDB file to write the raw tables into (created if missing).",
+                 "Schema for the raw tables in the DuckDB file.")
 @click.option(
     "--customers",
     type=int,
@@ -186,15 +200,8 @@ def generate_command(
 
 
 @main.command("load")
-@click.option(
-    "--db",
-    "db_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=lambda: os.environ.get("WAREHOUSE_PATH", DEFAULT_DB),
-    show_default=f"$WAREHOUSE_PATH or {DEFAULT_DB}",
-    help="DuckDB file holding the raw tables (written by `datagen generate`).",
-)
-@click.option("--schema", default="raw", show_default=True, help="Schema of the raw tables in the DuckDB file.")
+@_duckdb_options("DuckDB file holding the raw tables (written by `datagen generate`).",
+                 "Schema of the raw tables in the DuckDB file.")
 @click.option(
     "--target",
     "target",
