@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -31,38 +30,21 @@ ROOT = Path(__file__).resolve().parents[1]
 END_TIME = "2026-11-20T12:00:00"  # as bench.build_times: the same data a build benchmark uses
 
 
-def _children_usage() -> tuple[float, int]:
-    """CPU seconds of the finished children so far, and the largest peak RSS (kB) among them."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime, usage.ru_maxrss
-
-
 def generate_once(db: Path, customers: int, days: int, seed: int) -> dict[str, float]:
-    """One `python -m datagen generate` run in a child process: wall s, CPU s, peak RSS MB."""
+    """One `python -m datagen generate` run in a child process: wall s, CPU s and peak RSS MB of that child
+    (os.wait4 gives the child's own resource usage, not the maximum over every child so far)."""
     command = [sys.executable, "-m", "datagen", "generate", "--db", str(db), "--customers", str(customers),
                "--days", str(days), "--seed", str(seed), "--end-time", END_TIME, "--quiet"]
-    cpu_before, _ = _children_usage()
-    started = time.perf_counter()
-    # ru_maxrss of RUSAGE_CHILDREN is the largest child so far: each run gets a fresh
-    # measuring process (below), so it is this run's own peak
-    completed = subprocess.run(command, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    if completed.returncode != 0:
-        raise SystemExit(f"datagen failed ({completed.returncode}):\n{completed.stderr[-4000:]}")
-    cpu_after, peak_kb = _children_usage()
-    return {"wall_seconds": wall, "cpu_seconds": cpu_after - cpu_before, "peak_rss_mb": peak_kb / 1024}
-
-
-def _measured_run(db: Path, customers: int, days: int, seed: int) -> dict[str, float]:
-    """generate_once in a fresh Python process, so the peak RSS is not an earlier run's."""
-    code = (
-        "import json, sys; from pathlib import Path; from bench.generator import generate_once; "
-        f"print(json.dumps(generate_once(Path({str(db)!r}), {customers}, {days}, {seed})))"
-    )
-    completed = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
-    if completed.returncode != 0:
-        raise SystemExit(completed.stderr[-4000:] or completed.stdout[-4000:])
-    return json.loads(completed.stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryFile() as stderr:
+        started = time.perf_counter()
+        child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
+        _, status, usage = os.wait4(child.pid, 0)
+        wall = time.perf_counter() - started
+        child.returncode = os.waitstatus_to_exitcode(status)
+        if child.returncode != 0:
+            stderr.seek(0)
+            raise SystemExit(f"datagen failed ({child.returncode}):\n{stderr.read().decode()[-4000:]}")
+    return {"wall_seconds": wall, "cpu_seconds": usage.ru_utime + usage.ru_stime, "peak_rss_mb": usage.ru_maxrss / 1024}
 
 
 def row_counts(db: Path) -> dict[str, int]:
@@ -87,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="bench_generator_", dir=args.dir) as tmp:
         for run in range(args.runs):
             db = Path(tmp) / f"generated_{run}.duckdb"
-            runs.append(_measured_run(db, args.customers, args.days, args.seed))
+            runs.append(generate_once(db, args.customers, args.days, args.seed))
             if not counts:
                 counts = row_counts(db)
             size_mb = db.stat().st_size / 1024 / 1024
