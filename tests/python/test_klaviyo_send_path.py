@@ -196,3 +196,32 @@ def test_merged_properties_do_not_share_lists_or_maps_with_the_request():
                                                                    "properties": {"tags": tags, "n": 1}}})
     tags.append("b")
     assert profile.properties == {"tags": ["a"], "n": 1}
+
+
+def test_the_first_wait_follows_the_previous_jobs_so_most_jobs_need_one_poll(sleeps):
+    server = Klaviyo(polls_to_complete=4)  # the first job: found done by its 4th GET
+    dest = destination(server)
+    (batch,) = list(dest.batches(SYNC.mode, "ADD", records(3)))
+    dest.send(batch)
+    assert sleeps == [0.1, 0.2, 0.4, 0.8]  # 1.5 s of waiting
+    server.polls_to_complete = 1
+    sleeps.clear()
+    dest.send(batch)
+    assert sleeps == [pytest.approx(klaviyo.POLL_LEARN * 1.5)]  # one GET, a little before the last job's wait
+    sleeps.clear()
+    dest.send(batch)
+    assert sleeps == [pytest.approx(klaviyo.POLL_LEARN ** 2 * 1.5)]  # found at once: the next comes earlier
+    sleeps.clear()
+    server.polls_to_complete = 2  # a job that needs longer: the doubling waits take over
+    dest.send(batch)
+    assert sleeps == [pytest.approx(klaviyo.POLL_LEARN ** 3 * 1.5), 0.2]
+    assert [method for method, _ in server.requests].count("GET") == 4 + 1 + 1 + 2
+
+
+def test_the_learned_first_wait_never_falls_below_poll_first(sleeps):
+    server = Klaviyo(polls_to_complete=1)
+    dest = destination(server)
+    (batch,) = list(dest.batches(SYNC.mode, "ADD", records(3)))
+    for _ in range(5):
+        dest.send(batch)
+    assert sleeps == [klaviyo.POLL_FIRST] * 5
