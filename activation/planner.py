@@ -273,31 +273,33 @@ class Planner:
             where operation in ('{ADD}', '{CHANGE}', '{REMOVE}', '{RETRY}')
             """,
         )
-        # the payload of every record sent with one (a valid key has one source row; a REMOVE has none)
-        self.warehouse.create_temp_table(
-            payload_name,
-            f"""
-            with source as ({self._source_sql(sync, types)})
-            select record_key, {payload} as payload
-            from source
-            where record_key in (
-                select record_key from {quote(seq_name)} where operation in ('{ADD}', '{CHANGE}', '{RETRY}')
+        # the payload of every record sent with one (a valid key has one source row; a REMOVE has none);
+        # payloads and the journal are the plan's wide writes (a first sync: every record's payload)
+        with self.warehouse.bulk_write():
+            self.warehouse.create_temp_table(
+                payload_name,
+                f"""
+                with source as ({self._source_sql(sync, types)})
+                select record_key, {payload} as payload
+                from source
+                where record_key in (
+                    select record_key from {quote(seq_name)} where operation in ('{ADD}', '{CHANGE}', '{RETRY}')
+                )
+                """,
             )
-            """,
-        )
-        self.warehouse.execute(
-            f"""
-            insert into {self.store.table('journal')}
-                (run_id, sync_name, seq, record_key, email, operation, payload, payload_hash, destination_ref,
-                 status, updated_at)
-            select
-                ?, ?, numbered.seq, numbered.record_key, numbered.email, numbered.operation, payloads.payload,
-                numbered.payload_hash, numbered.destination_ref, '{PENDING}', current_timestamp
-            from {quote(seq_name)} as numbered
-            left join {quote(payload_name)} as payloads on payloads.record_key = numbered.record_key
-            """,
-            [run_id, sync.name],
-        )
+            self.warehouse.execute(
+                f"""
+                insert into {self.store.table('journal')}
+                    (run_id, sync_name, seq, record_key, email, operation, payload, payload_hash, destination_ref,
+                     status, updated_at)
+                select
+                    ?, ?, numbered.seq, numbered.record_key, numbered.email, numbered.operation, payloads.payload,
+                    numbered.payload_hash, numbered.destination_ref, '{PENDING}', current_timestamp
+                from {quote(seq_name)} as numbered
+                left join {quote(payload_name)} as payloads on payloads.record_key = numbered.record_key
+                """,
+                [run_id, sync.name],
+            )
         plan = Plan(run_id)
         for operation, count in self.warehouse.fetchall(
             f"select operation, count(*) from {plan_table} where operation is not null group by 1"

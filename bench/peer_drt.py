@@ -83,6 +83,7 @@ DRT_VENV = ROOT / "bench" / ".venv-drt"
 RUNNER = ROOT / "bench" / "drt_runner.py"
 EXPORT = "exports.export_contact_template_variables"
 PASSES = ("initial", "changed", "unchanged")
+TOOLS = ("activation", "drt")
 CHANGE = f"update {EXPORT} set cart_value = cart_value + 1"
 
 
@@ -203,9 +204,11 @@ def verify(simulator: SimulatorProcess, db: Path, profiles: int, sample: int = 2
 # ---------------------------------------------------------------------- the two tools
 
 
-def activation_passes(db: Path, work: Path, passes: list[str], rate_limits: str, profiles: int) -> list[dict[str, Any]]:
+def activation_passes(db: Path, work: Path, passes: list[str], rate_limits: str, profiles: int,
+                      profile_dir: Path | None = None) -> list[dict[str, Any]]:
     """activation's klaviyo_profiles sync, each pass an `activation sync`-like child process (bench/sync_child.py),
-    into a Klaviyo simulator process. With limits off, activation's own pacing is lifted too (drt's is 0)."""
+    into a Klaviyo simulator process. With limits off, activation's own pacing is lifted too (drt's is 0).
+    ``profile_dir``: a cProfile of each pass's sync is written there (activation_PASS.prof)."""
     syncs_file = syncs_file_for("klaviyo", rate_limits, work)
     syncs = load_syncs(syncs_file)
     sync = next(s for s in syncs.syncs if s.mode is Mode.UPSERT_PROFILES and s.destination.type == "klaviyo")
@@ -216,16 +219,20 @@ def activation_passes(db: Path, work: Path, passes: list[str], rate_limits: str,
             if name == "changed":
                 with duckdb.connect(str(db)) as con:
                     con.execute(CHANGE)
-            before = simulator.stats()
-            child = run_child(syncs_file, db, sync.name, env, 0, work / f"activation_{index}.json")
+            before, simulator_cpu = simulator.stats(), simulator.cpu_seconds()
+            child = run_child(syncs_file, db, sync.name, env, 0, work / f"activation_{index}.json",
+                              profile=profile_dir / f"activation_{name}.prof" if profile_dir else None)
             result = child["result"]
             results.append({"pass": name, "tool": "activation", "seconds": child["sync_seconds"],
+                            "cpu_seconds": child["sync_cpu_seconds"],
+                            "simulator_cpu_seconds": simulator.cpu_seconds() - simulator_cpu,
                             "process_seconds": child["child_wall_seconds"],
                             "peak_rss_mb": child["child_peak_rss_mb"],
                             "synced": result["acknowledged"], "failed": result["failed"], "status": result["status"],
                             "operations": delta(before, simulator.stats()),
                             "check": verify(simulator, db, profiles)})
-            print(f"activation {name}: {child['sync_seconds']:.1f} s", file=sys.stderr)
+            print(f"activation {name}: {child['sync_seconds']:.1f} s wall, {child['sync_cpu_seconds']:.1f} s CPU; "
+                  f"simulator {results[-1]['simulator_cpu_seconds']:.1f} s CPU", file=sys.stderr)
         results[-1]["simulator_peak_rss_mb"] = simulator.peak_rss_mb()
     return results
 
@@ -239,9 +246,10 @@ def drt_passes(python: Path, db: Path, work: Path, sql: str, passes: list[str], 
             if name == "changed":
                 with duckdb.connect(str(db)) as con:
                     con.execute(CHANGE)
-            before = simulator.stats()
+            before, simulator_cpu = simulator.stats(), simulator.cpu_seconds()
             run = run_drt(python, project, home, simulator.base_url, work / f"drt_{index}.json", timeout)
             results.append({"pass": name, "tool": "drt", **run,
+                            "simulator_cpu_seconds": simulator.cpu_seconds() - simulator_cpu,
                             "operations": delta(before, simulator.stats()),
                             "check": verify(simulator, db, profiles)})
             print(f"drt {name}: {run['seconds']:.1f} s ({run['synced']:,} synced, {run['failed']:,} failed)",
@@ -270,6 +278,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drt-batch-size", type=int, default=100, help="drt's sync.batch_size (drt's default 100)")
     parser.add_argument("--drt-venv", type=Path, default=DRT_VENV)
     parser.add_argument("--timeout", type=float, default=None, help="seconds one drt pass may take (default: derived)")
+    parser.add_argument("--tools", default="activation,drt",
+                        help="comma-separated tools to run: activation and/or drt (default both; ratios need both)")
+    parser.add_argument("--profile-dir", type=Path, default=None,
+                        help="write a cProfile of each activation pass here (activation_PASS.prof)")
     args = parser.parse_args(argv)
 
     passes = [p.strip() for p in args.passes.split(",") if p.strip()]
@@ -277,10 +289,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--passes: start with initial, then any of {', '.join(PASSES[1:])}")
     if not args.template.exists():
         raise SystemExit(f"{args.template} does not exist: run `make demo` (or dbt build) first, or pass --template")
+    tools = [t.strip() for t in args.tools.split(",") if t.strip()]
+    if not tools or any(t not in TOOLS for t in tools):
+        parser.error(f"--tools: any of {', '.join(TOOLS)}")
     rps = args.drt_rps if args.drt_rps is not None else (0.0 if args.rate_limits == "off" else 12.0)
     timeout = args.timeout or (3600.0 if rps <= 0 else 2 * args.profiles / rps * 1.5 + 600)
 
-    python = ensure_drt_venv(args.drt_venv)
+    python = ensure_drt_venv(args.drt_venv) if "drt" in tools else None
     syncs = load_syncs(SYNCS_FILES["klaviyo"])
     sync = next(s for s in syncs.syncs if s.mode is Mode.UPSERT_PROFILES and s.destination.type == "klaviyo")
     sql = drt_model_sql(sync.fields)
@@ -298,9 +313,14 @@ def main(argv: list[str] | None = None) -> int:
         act_db, drt_db = work / "export_activation.duckdb", work / "export_drt.duckdb"
         shutil.copy(source, act_db)
         shutil.copy(source, drt_db)
-        results = activation_passes(act_db, work, passes, args.rate_limits, args.profiles)
-        results += drt_passes(python, drt_db, work, sql, passes, args.rate_limits, rps, args.drt_batch_size,
-                              args.profiles, timeout)
+        results = []
+        if "activation" in tools:
+            if args.profile_dir:
+                args.profile_dir.mkdir(parents=True, exist_ok=True)
+            results += activation_passes(act_db, work, passes, args.rate_limits, args.profiles, args.profile_dir)
+        if python is not None:
+            results += drt_passes(python, drt_db, work, sql, passes, args.rate_limits, rps, args.drt_batch_size,
+                                  args.profiles, timeout)
 
     for r in results:
         r["requests"] = sum(entry["requests"] for entry in r["operations"].values())
@@ -310,7 +330,7 @@ def main(argv: list[str] | None = None) -> int:
         r["seconds_at_steady_production_rate"] = steady_seconds(r["operations"], rates)
 
     ratios = {}
-    for name in passes:
+    for name in passes if len(tools) == len(TOOLS) else []:
         act = next(r for r in results if r["tool"] == "activation" and r["pass"] == name)
         peer = next(r for r in results if r["tool"] == "drt" and r["pass"] == name)
         ratios[name] = {
@@ -320,15 +340,18 @@ def main(argv: list[str] | None = None) -> int:
 
     print(f"\n{args.profiles:,} profiles, simulator rate limits {args.rate_limits}; drt {DRT_VERSION} "
           f"(sync.rate_limit {rps:g} rows/s{' = no pacing' if rps <= 0 else ''}, batch_size {args.drt_batch_size})")
-    header = (f"{'pass':<10}{'tool':<12}{'requests':>10}{'req/profile':>12}{'wall s':>9}{'profiles/s':>11}"
+    header = (f"{'pass':<10}{'tool':<12}{'requests':>10}{'req/profile':>12}{'wall s':>9}{'cpu s':>7}{'sim cpu s':>10}"
+              f"{'profiles/s':>11}"
               f"{'steady s':>10}  requests by operation (status)")
     print(header)
     for r in results:
         ops = "; ".join(f"{op} " + ", ".join(f"{n:,}x{s}" for s, n in sorted(e["statuses"].items()))
                         for op, e in sorted(r["operations"].items()))
         pps = f"{r['profiles_per_second']:,.0f}" if r["profiles_per_second"] else "-"
+        cpu = f"{r['cpu_seconds']:.1f}" if r.get("cpu_seconds") is not None else "-"
         print(f"{r['pass']:<10}{r['tool']:<12}{r['requests']:>10,}{r['requests_per_profile']:>12.4f}"
-              f"{r['seconds']:>9.1f}{pps:>11}{r['seconds_at_steady_production_rate']:>10,.0f}  {ops}")
+              f"{r['seconds']:>9.1f}{cpu:>7}{r['simulator_cpu_seconds']:>10.1f}{pps:>11}"
+              f"{r['seconds_at_steady_production_rate']:>10,.0f}  {ops}")
     for name, ratio in ratios.items():
         req = ratio["requests_drt_over_activation"]
         sec = ratio["seconds_drt_over_activation"]

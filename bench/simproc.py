@@ -143,6 +143,12 @@ class SimulatorProcess:
     def reset(self) -> None:
         self._admin("POST", "/reset", {})
 
+    def cpu_seconds(self) -> float:
+        """The simulator process's CPU time so far (user + system, every thread), from /proc/PID/stat."""
+        assert self.process is not None
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def peak_rss_mb(self) -> float:
         """The simulator process's peak resident set (VmHWM), in MB."""
         assert self.process is not None

@@ -40,6 +40,8 @@ import jsonschema
 import referencing
 from referencing.jsonschema import DRAFT202012
 
+from activation.contracts.fastcheck import FastValidator, has_ref
+
 HTTP_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 # OpenAPI keywords that have no meaning for validation
 _DROPPED = {"example", "examples", "discriminator", "xml", "externalDocs", "deprecated", "nullable", "description"}
@@ -183,10 +185,16 @@ class Operation:
         return {name: found.group(_group(name)) for name in self.path_names}
 
     @cached_property
-    def body_validator(self) -> jsonschema.protocols.Validator | None:
+    def body_validator(self) -> jsonschema.protocols.Validator | FastValidator | None:
+        """The body's validator: a compiled pre-check (fastcheck) before ``jsonschema``, which gives the errors
+        of an invalid body; ``jsonschema`` alone when a (recursive) ``$ref`` is left after inlining."""
         if self.body_schema is None:
             return None
-        return self.document.validator(self.document.inline(f"/x-request-bodies/{_escape(self.operation_id)}"))
+        schema = self.document.inline(f"/x-request-bodies/{_escape(self.operation_id)}")
+        python = self.document.validator(schema)
+        if has_ref(schema):
+            return python
+        return FastValidator(schema, python=python, format_checker=_FORMATS)
 
     def response_validator(self, status: int) -> jsonschema.protocols.Validator | None:
         """A validator for this operation's JSON response with ``status`` (``None``: no body declared)."""

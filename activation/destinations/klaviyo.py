@@ -27,6 +27,7 @@ import json
 import os
 import time
 from collections.abc import Iterable, Iterator
+from operator import itemgetter
 from typing import Any
 
 import httpx
@@ -73,7 +74,13 @@ OPERATIONS = {
     "deletion": ("POST", "/api/data-privacy-deletion-jobs"),
 }
 JOB_DONE = {"complete", "cancelled"}
+# Batch.extra key: journal seq -> the profile's JSON bytes, encoded once when the batch was packed
+ENCODED = "encoded_profiles"
+# where the profiles go in an import job's JSON body
+PROFILES_MARKER = b'"profiles":{"data":[]'
+
 POLL_FIRST, POLL_MAX, POLL_DEADLINE = 0.1, 2.0, 600.0
+POLL_LEARN = 0.8  # a job's first wait: this share of the wait the previous job needed (see _wait_for)
 
 
 def _dumps(value: Any) -> bytes:
@@ -101,6 +108,7 @@ class KlaviyoDestination(Destination):
             )
         self.transport = transport
         self.max_concurrency = LIMITS.max_concurrency
+        self._job_wait = 0.0  # seconds of waiting the last import job needed before a GET found it done
 
     # -- interface -------------------------------------------------------------------------
     def supports(self, mode: Mode) -> bool:
@@ -169,17 +177,21 @@ class KlaviyoDestination(Destination):
         for list_id, members in groups.items():
             envelope = self._job_body([], list_id)
             oversized: list[tuple[JournalRecord, str]] = []
+            # each profile is encoded once, here: the job body joins these bytes (_job_bytes)
+            encoded = ((record, _dumps(self._profile(record))) for record in members)
             for chunk in pack(
-                members,
+                encoded,
                 endpoint.max_records,
                 endpoint.max_bytes,
-                lambda record: _dumps(self._profile(record)),
-                on_rejected=lambda record, why: oversized.append((record, why)),
+                itemgetter(1),
+                on_rejected=lambda pair, why: oversized.append((pair[0], why)),
                 overhead=len(_dumps(envelope)),
                 separator=1,
                 max_record_bytes=endpoint.max_record_bytes,
             ):
-                yield Batch(mode, operation, chunk, group=list_id)
+                records = [record for record, _ in chunk]
+                profiles = {record.seq: body for record, body in chunk}
+                yield Batch(mode, operation, records, group=list_id, extra={ENCODED: profiles})
             for record, why in oversized:
                 yield Batch(mode, operation, [record], group=list_id, extra={"oversized": why})
 
@@ -193,13 +205,24 @@ class KlaviyoDestination(Destination):
             data["relationships"] = {"lists": {"data": [{"type": "list", "id": list_id}]}}
         return {"data": data}
 
+    def _job_bytes(self, records: list[JournalRecord], list_id: str | None, encoded: dict[int, bytes]) -> bytes:
+        """The job body of ``records``: the same bytes as ``_dumps(self._job_body(profiles, list_id))``, built
+        from each profile's bytes encoded when the batch was packed (a profile not there is encoded now)."""
+        envelope = _dumps(self._job_body([], list_id))
+        at = envelope.index(PROFILES_MARKER) + len(PROFILES_MARKER) - 1  # just before the profiles' "]"
+        profiles = b",".join(
+            encoded[record.seq] if record.seq in encoded else _dumps(self._profile(record)) for record in records
+        )
+        return envelope[:at] + profiles + envelope[at:]
+
     def _import(self, batch: Batch) -> list[Outcome]:
         """One bulk job; a job refused as a whole (400/413 naming no profile) is halved until the bad
         profiles are isolated, so one malformed record cannot hold back the other 9,999."""
         by_key = {record.record_key: record for record in batch.records}
+        encoded: dict[int, bytes] = batch.extra.get(ENCODED) or {}
         outcomes = send_with_split(
             batch.records,
-            lambda records: self._import_job(list(records), batch.group),
+            lambda records: self._import_job(list(records), batch.group, encoded),
             key=lambda record: record.record_key,
         )
         converted = []
@@ -215,9 +238,11 @@ class KlaviyoDestination(Destination):
                 )
         return converted
 
-    def _import_job(self, records: list[JournalRecord], list_id: str | None) -> list[RecordOutcome]:
-        body = self._job_body([self._profile(record) for record in records], list_id)
-        response = self.transport.send("bulk_import", "POST", "/api/profile-bulk-import-jobs", content=_dumps(body))
+    def _import_job(
+        self, records: list[JournalRecord], list_id: str | None, encoded: dict[int, bytes] | None = None
+    ) -> list[RecordOutcome]:
+        body = self._job_bytes(records, list_id, encoded or {})
+        response = self.transport.send("bulk_import", "POST", "/api/profile-bulk-import-jobs", content=body)
         if response.status_code in (400, 413):
             raise BatchRejected(
                 f"Klaviyo refused the import job ({response.status_code}): {self._error_detail(response)}",
@@ -226,8 +251,9 @@ class KlaviyoDestination(Destination):
         if response.status_code != 202:
             failed = self._whole_batch_failed(records, response)  # raises on 401/403
             return [RecordOutcome.failed(r.record_key, f.error_code or "", f.error_message or "") for r, f in zip(records, failed)]
-        job_id = response.json()["data"]["id"]
-        job = self._wait_for(job_id)
+        created = response.json()
+        job_id = created["data"]["id"]
+        job = self._wait_for(job_id, created)
         attributes = job["data"]["attributes"]
         if attributes.get("status") != "complete":
             message = f"import job {job_id} ended {attributes.get('status')}"
@@ -251,9 +277,21 @@ class KlaviyoDestination(Destination):
             return response.text[:300]
         return str(first.get("detail") or first.get("title") or response.text[:300])
 
-    def _wait_for(self, job_id: str) -> dict[str, Any]:
-        delay, waited = POLL_FIRST, 0.0
+    def _wait_for(self, job_id: str, created: dict[str, Any]) -> dict[str, Any]:
+        """The job once it is done. ``created`` is the 202's document: it already gives the job's status,
+        so the first GET is not sent at once (a job is never done the instant it is queued; a poll then
+        would only answer "queued") but after the first wait: POLL_FIRST, or POLL_LEARN times the wait the
+        previous job of this destination needed (jobs of one sync take similar times, so most are then
+        found done by their first GET; each one found so comes a little earlier for the next). A GET
+        that finds the job not done is followed by waits doubling from 2 * POLL_FIRST up to POLL_MAX."""
+        if ((created.get("data") or {}).get("attributes") or {}).get("status") in JOB_DONE:
+            return created
+        first = min(max(POLL_FIRST, POLL_LEARN * self._job_wait), POLL_DEADLINE)
+        delay, waited, step = first, 0.0, min(2 * POLL_FIRST, POLL_MAX)
         while True:
+            time.sleep(delay)
+            waited += delay
+            delay, step = step, min(step * 2, POLL_MAX)
             response = self.transport.send(
                 "bulk_import_status", "GET", f"/api/profile-bulk-import-jobs/{job_id}"
             )
@@ -261,12 +299,10 @@ class KlaviyoDestination(Destination):
                 raise DestinationError(f"Klaviyo import job {job_id}: GET answered {response.status_code}")
             job = response.json()
             if job["data"]["attributes"].get("status") in JOB_DONE:
+                self._job_wait = waited  # what this job needed: the next one's first wait follows it
                 return job
             if waited > POLL_DEADLINE:
                 raise DestinationError(f"Klaviyo import job {job_id} still not complete after {waited:.0f} s")
-            time.sleep(delay)
-            waited += delay
-            delay = min(delay * 2, POLL_MAX)
 
     def _import_errors(self, job_id: str) -> dict[str, dict[str, str]]:
         """email -> {code, detail} for every profile the job rejected."""

@@ -267,7 +267,7 @@ def bulk_import_profiles(sim: KlaviyoSimulator, request: web.Request, check: Req
     data = check.body["data"]
     profiles = data["attributes"]["profiles"]["data"]
     list_ids = [entry["id"] for entry in ((data.get("relationships") or {}).get("lists") or {}).get("data") or []]
-    job = sim.state.create_job(profiles, list_ids)
+    job = sim.state.create_job(profiles, list_ids, owned=True)  # the body was parsed for this request alone
     rule = sim.faults.for_job("bulk_import_profiles")
     failing = set(sim.faults.failing_records(rule, job.total_count)) if rule else set()
     detail = ("The profile could not be imported (simulated failure: fault import-errors). "

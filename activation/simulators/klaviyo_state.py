@@ -408,13 +408,16 @@ class KlaviyoState:
 
     # ------------------------------------------------------------------ bulk import jobs
 
-    def create_job(self, profiles: list[dict[str, Any]], list_ids: list[str]) -> ImportJob:
+    def create_job(self, profiles: list[dict[str, Any]], list_ids: list[str], *, owned: bool = False) -> ImportJob:
+        """A queued job of ``profiles``; they are copied unless ``owned`` (the caller hands them over and keeps
+        no reference, as the API handler does with a request body it parsed for this request alone)."""
         with self.lock:
             for index, list_id in enumerate(list_ids):
                 if list_id not in self._lists:
                     raise ApiError(404, "not_found", f"A list with id {list_id!r} does not exist.",
                                    pointer=f"/data/relationships/lists/data/{index}/id")
-            job = ImportJob(f"JOB{self._next('job'):09d}", copy.deepcopy(profiles), list(list_ids), now())
+            payload = profiles if owned else copy.deepcopy(profiles)
+            job = ImportJob(f"JOB{self._next('job'):09d}", payload, list(list_ids), now())
             self._jobs[job.id] = job
             return job
 
@@ -750,6 +753,9 @@ def _merge(profile: Profile, attributes: dict[str, Any], meta: dict[str, Any]) -
             profile.properties[key] = [item for item in current if item not in drop]
 
 
+_SCALARS = frozenset({str, int, float, bool})
+
+
 def _merge_map(target: dict[str, Any], changes: dict[str, Any] | None) -> None:
     if changes is None:
         target.clear()
@@ -757,8 +763,8 @@ def _merge_map(target: dict[str, Any], changes: dict[str, Any] | None) -> None:
     for key, value in changes.items():
         if value is None:
             target.pop(key, None)
-        else:
-            target[key] = copy.deepcopy(value)
+        else:  # deepcopy returns these immutable scalars as they are: skip its call
+            target[key] = value if type(value) in _SCALARS else copy.deepcopy(value)
 
 
 def _parse_time(text: str | None) -> datetime | None:
