@@ -78,8 +78,7 @@ lint: $(STAMP)  ## sqlfluff lint of models, macros and tests (dbt templater)
 test-python: $(STAMP)  ## pytest only (unit tests, then dbt integration tests)
 	$(BIN)/python -m pytest
 
-test: $(ALL_STAMP)  ## everything CI runs: lint, then pytest and the engine suites (DuckDB, PostgreSQL, Spark, compared) side by side
-	@$(MAKE) --no-print-directory lint
+test: $(ALL_STAMP)  ## everything CI runs: lint, pytest and the engine suites (DuckDB, PostgreSQL, Spark, compared), side by side
 	scripts/test_all.sh
 
 test-postgres: $(PG_STAMP)  ## the project on PostgreSQL: start a local server, load the demo data, dbt build (full, then incremental) with every test, stop

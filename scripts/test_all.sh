@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The test suites of `make test` (after lint), side by side:
+# The test suites of `make test`, side by side:
 #
+#   0. `make lint` (sqlfluff, one process: it would leave the second core idle
+#      if it ran first);
 #   1. pytest (tests/python): Python unit tests, dbt builds and unit tests on
 #      DuckDB, activation on DuckDB and PostgreSQL;
 #   2. the engine suites: the demo dataset built on DuckDB, PostgreSQL and
@@ -11,16 +13,18 @@
 #      and their marts and exports must equal DuckDB's tested ones (make
 #      test-postgres and make test-spark run the data tests on both builds).
 #
-# The engine suites run in the background while pytest runs in the foreground:
-# most of either is one Python process waiting on a database, so on a 2-core
-# machine the two overlap well. The engine suites' output goes to
-# $TEST_ALL_DIR/engines.log and is printed when they finish. Exits non-zero
-# when either part fails, and prints how long each part took.
+# The engine suites and the lint run in the background while pytest runs in the
+# foreground. Together they keep both cores of a 2-core machine busy: the run
+# takes about its CPU seconds / 2, so what shortens it is less CPU work, not
+# more parallelism. The engine suites' output goes to $TEST_ALL_DIR/engines.log
+# and is printed when they finish. Exits non-zero when any part fails, and
+# prints how long each part took.
 #
 # Settings (environment): ENGINES (duckdb postgres spark), INCREMENTAL_TESTS_ON
 # (duckdb: the engines whose incremental build runs the data tests), ENGINE_PGPORT
 # (54339: its own PostgreSQL cluster, apart from pytest's on 54329, so that
-# neither stops the other's server), TEST_ALL_DIR (target/test-all),
+# neither stops the other's server), TEST_ALL_DIR (target/test-all), LINT (yes:
+# `make lint` beside the suites, its output in $TEST_ALL_DIR/lint.log; no skips it),
 # PYTEST_WORKERS (2: pytest-xdist workers; 0 runs pytest in one process; worker N
 # gets its own PostgreSQL server on port 54329 + N), PYTEST_ARGS (extra pytest arguments).
 set -uo pipefail
@@ -46,9 +50,20 @@ set -m  # the engine suites in their own process group, so an interrupt stops db
     exit $status
 ) > "$OUT/engines.log" 2>&1 &
 engines_pid=$!
+lint_pid=
+if [ "${LINT:-yes}" = yes ]; then
+    (
+        lint_started=$EPOCHREALTIME
+        make --no-print-directory lint
+        status=$?
+        echo "lint: $(elapsed "$lint_started" "$EPOCHREALTIME") s, exit $status"
+        exit $status
+    ) > "$OUT/lint.log" 2>&1 &
+    lint_pid=$!
+fi
 set +m
-# stop the engine suites (the whole group) when this script is interrupted
-trap 'kill -- "-$engines_pid" 2>/dev/null; exit 130' INT TERM
+# stop the engine suites and the lint (each its own process group) when this script is interrupted
+trap 'kill -- "-$engines_pid" ${lint_pid:+"-$lint_pid"} 2>/dev/null; exit 130' INT TERM
 
 pytest_started=$EPOCHREALTIME
 # shellcheck disable=SC2086  # PYTEST_ARGS is a list of arguments
@@ -58,12 +73,20 @@ pytest_seconds=$(elapsed "$pytest_started" "$EPOCHREALTIME")
 
 wait "$engines_pid"
 engines_status=$?
+lint_status=0
+if [ -n "$lint_pid" ]; then
+    wait "$lint_pid"
+    lint_status=$?
+    echo
+    echo "================ lint (sqlfluff; log: $OUT/lint.log) ================"
+    cat "$OUT/lint.log"
+fi
 echo
 echo "================ engine suites (DuckDB, PostgreSQL, Spark; log: $OUT/engines.log) ================"
 cat "$OUT/engines.log"
 echo
 echo "test_all.sh: pytest ${pytest_seconds} s (exit $pytest_status); engine suites exit $engines_status;" \
-    "both side by side $(elapsed "$started" "$EPOCHREALTIME") s"
-if [ "$pytest_status" -ne 0 ] || [ "$engines_status" -ne 0 ]; then
+    "lint exit $lint_status; all side by side $(elapsed "$started" "$EPOCHREALTIME") s"
+if [ "$pytest_status" -ne 0 ] || [ "$engines_status" -ne 0 ] || [ "$lint_status" -ne 0 ]; then
     exit 1
 fi

@@ -26,6 +26,21 @@ END_TIME = datetime(2026, 11, 20, 12, 0, 0)
 AS_OF = END_TIME.strftime("%Y-%m-%d %H:%M:%S")
 
 
+@pytest.fixture(scope="session", autouse=True)
+def dbt_parse_cache(tmp_path_factory):
+    """dbt calls through run_dbt reuse the parse an earlier call with the same vars saved (see
+    dbt_runner.run_dbt): the cache is this worker's own, so no two dbt processes write it at once."""
+    from dbt_runner import PARSE_CACHE_ENV
+
+    previous = os.environ.get(PARSE_CACHE_ENV)
+    os.environ[PARSE_CACHE_ENV] = str(tmp_path_factory.getbasetemp() / "dbt-parse-cache")
+    yield
+    if previous is None:
+        os.environ.pop(PARSE_CACHE_ENV, None)
+    else:
+        os.environ[PARSE_CACHE_ENV] = previous
+
+
 @pytest.fixture(scope="session")
 def small_dataset():
     """A small messy dataset, generated once per test session."""
