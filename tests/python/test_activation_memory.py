@@ -8,9 +8,8 @@ from typing import Any
 
 import duckdb
 import pytest
-import yaml
+from contact_exports import contacts_export
 
-from activation.config import load_syncs
 from activation.db import DEFAULT_MEMORY_LIMIT, MEMORY_LIMIT_ENV, Warehouse
 from activation.engine import Engine
 from activation.errors import ConfigError
@@ -78,20 +77,7 @@ def test_bulk_write_runs_on_one_thread_and_restores_the_count_even_after_an_erro
 
 
 def test_the_plan_writes_payloads_and_journal_on_one_thread_and_plans_the_same(tmp_path, monkeypatch):
-    path = tmp_path / "plan.duckdb"
-    with duckdb.connect(str(path)) as con:
-        con.execute("create schema exports")
-        con.execute(
-            "create table exports.contacts as select printf('k%04d', i) as contact_key, "
-            "printf('p%04d@x.io', i) as email, i as score from range(500) as t(i)"
-        )
-    syncs = tmp_path / "syncs.yml"
-    syncs.write_text(yaml.safe_dump({"version": 1, "syncs": [{
-        "name": "contacts", "source": "contacts", "key": "contact_key", "mode": "upsert_profiles",
-        "destination": {"type": "webhook", "settings": {"url": "https://example.invalid/hook"}},
-        "fields": {"email": "email", "score": "score"},
-    }]}))
-    sync = load_syncs(syncs).syncs[0]
+    path, sync = contacts_export(tmp_path, 500)
     seen: dict[str, int] = {}
     with Warehouse.open(path) as warehouse:
         warehouse.execute("set threads = 2")

@@ -6,12 +6,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-import duckdb
 import pytest
-import yaml
+from contact_exports import contact_key, contacts_export
 
 from activation import engine as engine_module
-from activation.config import Mode, load_syncs
+from activation.config import Mode
 from activation.db import Warehouse
 from activation.destinations.base import Batch, Destination, JournalRecord, Outcome
 from activation.engine import Engine
@@ -46,20 +45,7 @@ class Recorder(Destination):
 
 @pytest.mark.parametrize("page", [7, 10, 1000])
 def test_small_pages_send_every_record_once_in_order_with_the_fewest_requests(tmp_path: Path, monkeypatch, page):
-    path = tmp_path / "pages.duckdb"
-    with duckdb.connect(str(path)) as con:
-        con.execute("create schema exports")
-        con.execute(
-            "create table exports.contacts as select printf('k%03d', i) as contact_key, "
-            f"printf('p%03d@x.io', i) as email, i as score from range({RECORDS}) as t(i)"
-        )
-    syncs = tmp_path / "syncs.yml"
-    syncs.write_text(yaml.safe_dump({"version": 1, "syncs": [{
-        "name": "contacts", "source": "contacts", "key": "contact_key", "mode": "upsert_profiles",
-        "destination": {"type": "webhook", "settings": {"url": "https://example.invalid/hook"}},
-        "fields": {"email": "email", "score": "score"},
-    }]}))
-    sync = load_syncs(syncs).syncs[0]
+    path, sync = contacts_export(tmp_path, RECORDS)
     monkeypatch.setattr(engine_module, "READ_PAGE", page)
     destination = Recorder()
     with Warehouse.open(path) as warehouse:
@@ -69,6 +55,6 @@ def test_small_pages_send_every_record_once_in_order_with_the_fewest_requests(tm
 
     assert result.acknowledged == RECORDS and synced == (RECORDS,)
     assert len(destination.sent) == -(-RECORDS // PER_REQUEST), "a page edge must not add a part-filled request"
-    assert sorted(key for batch in destination.sent for key in batch) == [f"k{i:03d}" for i in range(RECORDS)]
+    assert sorted(key for batch in destination.sent for key in batch) == [contact_key(i) for i in range(RECORDS)]
     # a page plus the batch held back from the one before is all the sender holds at once
     assert max(destination.handed) <= page + PER_REQUEST
