@@ -36,6 +36,7 @@ from typing import Any
 
 from activation.config import SyncsFile
 from activation.simulators.rehearsal import DEMO_SECRETS, SYNCS_FILES
+from bench.procstatus import status_mb
 
 READY = re.compile(r"state: (http://\S+)/__simulator/state")
 WEBHOOK_SECRET_ENV = "BENCH_WEBHOOK_SECRET"
@@ -152,7 +153,7 @@ class SimulatorProcess:
     def peak_rss_mb(self) -> float:
         """The simulator process's peak resident set (VmHWM), in MB."""
         assert self.process is not None
-        return _vm_hwm_mb(self.process.pid)
+        return status_mb("VmHWM", self.process.pid)
 
     def sync_env(self, syncs: SyncsFile) -> dict[str, str]:
         """The variables that point this syncs file's syncs of `kind` at the simulator (base URL, credentials)."""
@@ -165,13 +166,6 @@ class SimulatorProcess:
             for variable in sync.destination.credentials.values():
                 env[variable] = DEMO_SECRETS[self.kind]
         return env
-
-
-def _vm_hwm_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmHWM in /proc/{pid}/status")
 
 
 def delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -36,6 +36,7 @@ from activation.db import Warehouse
 from activation.destinations import make_destination
 from activation.engine import Engine
 from activation.state import StateStore
+from bench.procstatus import status_mb
 
 
 def own_peak_rss_mb() -> float:
@@ -45,11 +46,8 @@ def own_peak_rss_mb() -> float:
     keeps it across exec (measured: a parent that had touched 1 GiB starts children reporting 1 GiB),
     so ru_maxrss reported the bench parent's peak (it builds the export with DuckDB) whenever that was larger.
     """
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
+    if Path("/proc/self/status").exists():
+        return status_mb("VmHWM")
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # not Linux: may include the parent's
 
 

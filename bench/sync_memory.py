@@ -32,20 +32,11 @@ from activation.db import Warehouse
 from activation.destinations import make_destination
 from activation.engine import Engine
 from activation.state import StateStore
+from bench.procstatus import status_mb
 
 
 def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
-def hwm_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    return status_mb("VmRSS")
 
 
 @dataclass
@@ -174,11 +165,11 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'phase':<38}{'calls':>7}{'seconds':>9}{'start MB':>10}{'peak MB':>9}{'end MB':>9}")
     for p in phases:
         print(f"{p.name:<38}{p.calls:>7}{p.seconds:>9.2f}{p.start_mb:>10.0f}{p.peak_mb:>9.0f}{p.end_mb:>9.0f}")
-    print(f"VmHWM {hwm_mb():.0f} MB; duckdb_memory() after the run {after} MB; "
+    print(f"VmHWM {status_mb('VmHWM'):.0f} MB; duckdb_memory() after the run {after} MB; "
           f"acknowledged {result.acknowledged:,}, requests {result.requests:,}")
     if args.out:
         args.out.write_text(json.dumps({"settings": dict(settings), "phases": [vars(p) for p in phases],
-                                        "vm_hwm_mb": hwm_mb(), "duckdb_memory_after_mb": after,
+                                        "vm_hwm_mb": status_mb("VmHWM"), "duckdb_memory_after_mb": after,
                                         "result": result.as_dict()}, indent=2, default=str))
     return 0
 
