@@ -257,4 +257,6 @@ def events_table(
         for first in range(0, len(part["kind"]), CHUNK_ROWS):
             chunk = {name: column[first : first + CHUNK_ROWS] for name, column in part.items()}
             batches.append(_batch(chunk, devices, dictionaries))
+    if not batches:  # no events at all (a tiny dataset): one empty batch carries the column types
+        batches.append(_batch({name: column[:0] for name, column in parts[0].items()}, devices, dictionaries))
     return Recipe("events", _events_sql(), {"dg_rows": pa.Table.from_batches(batches)})

@@ -243,6 +243,24 @@ def test_warehouse_holds_exactly_the_assembled_tables(tmp_path: Path) -> None:
             assert written.equals(fresh.tables[name]), name
 
 
+def test_a_dataset_without_events_is_written_with_an_empty_events_table(tmp_path: Path) -> None:
+    """20 customers over 2 days with seed 2 happen to browse nothing: raw.events is written
+    empty, with the contract's columns, instead of failing (it did, building the events)."""
+    quiet = generate(GeneratorConfig(customers=20, days=2, end_time=END, seed=2))
+    db = tmp_path / "quiet.duckdb"
+    write_duckdb(quiet, db)
+    with duckdb.connect(str(db), read_only=True) as connection:
+        assert connection.execute("SELECT count(*) FROM raw.events").fetchone() == (0,)
+        columns = connection.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'raw' "
+            "AND table_name = 'events' ORDER BY ordinal_position"
+        ).fetchall()
+        assert [name for (name,) in columns] == [name for name, _ in RAW_TABLES["events"]]
+        assert connection.execute("SELECT count(*) FROM raw.customers").fetchone()[0] >= 20
+    assert quiet.manifest["tables"]["events"]["raw_rows"] == 0
+    assert staging_outcome(_connect(quiet)) == _expected(quiet.manifest)
+
+
 def test_manifest_invariant_and_reasons(dataset: Dataset) -> None:
     tables = dataset.manifest["tables"]
     assert list(tables) == list(RAW_TABLES)
