@@ -14,7 +14,8 @@
 # ENGINE: duckdb (copies RAW_DB to WORK_DIR/duckdb.duckdb and builds there),
 # postgres (the server must be running: scripts/postgres.sh start; PG* variables)
 # or spark (in-process; warehouse and metastore in WORK_DIR/spark-warehouse,
-# emptied first; Java 17 via JAVA_HOME or java on PATH).
+# emptied first; Java 17 via JAVA_HOME or java on PATH; the load and both builds
+# run in one Python process, scripts/spark_steps.py, sharing one Spark session).
 # AS_OF (default 2026-11-20 12:00:00, as the tests) is the final as_of;
 # FIRST_AS_OF (default AS_OF - 1 day) the first build's.
 # INCREMENTAL_TESTS (yes) = no: the incremental step is `dbt run` (models only,
@@ -47,9 +48,9 @@ case "$ENGINE" in
         TARGET=postgres
         ;;
     spark)
+        # loaded below, in the same process as the builds (scripts/spark_steps.py)
         export SPARK_STATE_DIR="$WORK_DIR/spark-warehouse"
         rm -rf "$SPARK_STATE_DIR"
-        "$BIN/python" -m datagen load --db "$RAW_DB" --target spark --quiet
         TARGET=spark
         ;;
     *)
@@ -58,32 +59,45 @@ case "$ENGINE" in
         ;;
 esac
 
-# dbt AS_OF COMMAND...
-dbt() {
+# dbt_args AS_OF COMMAND...: the arguments of one dbt command on this engine, into ARGS
+dbt_args() {
     local as_of="$1"
     shift
-    "$BIN/dbt" "$@" --target "$TARGET" --vars "{as_of: \"$as_of\"}" \
-        --target-path "$WORK_DIR/$ENGINE/target" --log-path "$WORK_DIR/$ENGINE/logs"
+    ARGS=("$@" --target "$TARGET" --vars "{as_of: \"$as_of\"}"
+        --target-path "$WORK_DIR/$ENGINE/target" --log-path "$WORK_DIR/$ENGINE/logs")
 }
-
-# wall-clock seconds of a command (bash's EPOCHREALTIME, awk for the arithmetic)
-timed() {
-    local start=$EPOCHREALTIME
-    "$@"
-    awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }' > "$WORK_DIR/.elapsed"
-}
-
-timed dbt "$FIRST_AS_OF" build --full-refresh
-full=$(cat "$WORK_DIR/.elapsed")
+dbt_args "$FIRST_AS_OF" build --full-refresh
+full_args=("${ARGS[@]}")
 case "${INCREMENTAL_TESTS:-yes}" in
-    yes) timed dbt "$AS_OF" build --exclude-resource-type unit_test ;;
-    no) timed dbt "$AS_OF" run ;;
+    yes) dbt_args "$AS_OF" build --exclude-resource-type unit_test ;;
+    no) dbt_args "$AS_OF" run ;;
     *)
         echo "engine_build.sh: INCREMENTAL_TESTS must be yes or no, not '$INCREMENTAL_TESTS'" >&2
         exit 2
         ;;
 esac
-incremental=$(cat "$WORK_DIR/.elapsed")
+incremental_args=("${ARGS[@]}")
+
+if [ "$ENGINE" = spark ]; then
+    # The loader and both builds in one process, sharing one Spark session (one JVM, compiled
+    # once): scripts/spark_steps.py. Its times file has one line per step: load, full, incremental.
+    "$BIN/python" scripts/spark_steps.py --times "$WORK_DIR/.steps" -- \
+        datagen load --db "$RAW_DB" --target spark --quiet --- \
+        dbt "${full_args[@]}" --- dbt "${incremental_args[@]}"
+    full=$(sed -n 2p "$WORK_DIR/.steps" | cut -f1)
+    incremental=$(sed -n 3p "$WORK_DIR/.steps" | cut -f1)
+else
+    # wall-clock seconds of a command (bash's EPOCHREALTIME, awk for the arithmetic)
+    timed() {
+        local start=$EPOCHREALTIME
+        "$@"
+        awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", b - a }' > "$WORK_DIR/.elapsed"
+    }
+    timed "$BIN/dbt" "${full_args[@]}"
+    full=$(cat "$WORK_DIR/.elapsed")
+    timed "$BIN/dbt" "${incremental_args[@]}"
+    incremental=$(cat "$WORK_DIR/.elapsed")
+fi
 printf 'full %s\nincremental %s\n' "$full" "$incremental" > "$WORK_DIR/$ENGINE.times"
 step=$([ "${INCREMENTAL_TESTS:-yes}" = yes ] && echo "dbt build" || echo "dbt run, no data tests")
 echo "engine_build.sh: $ENGINE: full dbt build ${full} s (as_of $FIRST_AS_OF), incremental ${step} ${incremental} s (as_of $AS_OF)"

@@ -6,7 +6,8 @@
 # then runs `dbt build --target spark` (seeds, models, unit tests, data tests)
 # as a full refresh, and again incrementally (models and data tests; unit
 # tests read fixtures, not tables, so they run once), and prints the time of
-# each step.
+# each step. The load and both builds run in one Python process
+# (scripts/spark_steps.py), so they share one Spark session and one JVM.
 #
 # Environment: VENV (default .venv), SPARK_STATE_DIR (default
 # ./spark-warehouse, emptied at start), DEMO_CUSTOMERS / DEMO_DAYS /
@@ -58,8 +59,8 @@ step() {  # step NAME COMMAND...: run, time, remember
 
 # pyspark logs every failed statement (dbt-spark probes relations that may not
 # exist) as a JSON line on stderr; dbt reports real errors itself.
-dbt_spark() {
-    "$BIN/dbt" "$@" --target spark --vars "{as_of: \"$AS_OF\"}" 2> >(grep -v '^{"ts"' >&2)
+dbt_args() {  # dbt_args COMMAND...: the words of one dbt step on the spark target
+    printf '%s\n' dbt "$@" --target spark --vars "{as_of: \"$AS_OF\"}"
 }
 
 suite_started=$(date +%s%N)
@@ -67,10 +68,21 @@ rm -rf "$SPARK_STATE_DIR"
 mkdir -p "$SPARK_STATE_DIR"
 step "generate demo data" "$BIN/python" -m datagen generate --db "$RAW_DB" --quiet \
     --customers "$DEMO_CUSTOMERS" --days "$DEMO_DAYS" --seed "$DEMO_SEED" --end-time "${AS_OF/ /T}"
-step "load raw into Spark" "$BIN/python" -m datagen load --db "$RAW_DB" --target spark --quiet
-step "dbt build (full refresh)" dbt_spark build --full-refresh
-# unit tests use fixtures, not the built tables: the same on both builds, so run once
-step "dbt build (incremental)" dbt_spark build --exclude-resource-type unit_test
+# The loader and both builds in one process, sharing one Spark session (one JVM, compiled
+# once): scripts/spark_steps.py. Unit tests use fixtures, not the built tables: the same on
+# both builds, so they run once.
+mapfile -t full < <(dbt_args build --full-refresh)
+mapfile -t incremental < <(dbt_args build --exclude-resource-type unit_test)
+echo "== load raw into Spark, dbt build (full refresh), dbt build (incremental): one Spark session"
+"$BIN/python" scripts/spark_steps.py --times "$SPARK_STATE_DIR/steps.tsv" -- \
+    datagen load --db "$RAW_DB" --target spark --quiet --- "${full[@]}" --- "${incremental[@]}" \
+    2> >(grep -v '^{"ts"' >&2)
+names=("load raw into Spark" "dbt build (full refresh)" "dbt build (incremental)")
+index=0
+while IFS=$'\t' read -r step_seconds _; do
+    timings+=("$(printf '%-28s %7s s' "${names[$index]}" "$step_seconds")")
+    index=$((index + 1))
+done < "$SPARK_STATE_DIR/steps.tsv"
 suite_ended=$(date +%s%N)
 
 echo
