@@ -62,6 +62,15 @@ def simulator_command(kind: str, limits: str, syncs_file: Path) -> list[str]:
     raise ValueError(f"no simulator for {kind!r}; choose one of {', '.join(SYNCS_FILES)}")
 
 
+def default_sigint() -> None:
+    """Run in a child before it starts: SIGINT's default action, even if this process ignores it.
+
+    A background job of a non-interactive shell (`make bench &`, nohup, a CI step run that way)
+    ignores SIGINT, so does every process it starts, and a Python program keeps an ignored SIGINT
+    ignored: a simulator started from there would not stop on SIGINT.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
 class SimulatorProcess:
     """A simulator child process; a context manager that starts it and stops it (SIGINT, then SIGKILL)."""
 
@@ -82,6 +91,8 @@ class SimulatorProcess:
         self.process = subprocess.Popen(
             [*simulator_command(self.kind, self.limits, self.syncs_file), *self.extra_args], env=env, text=True,
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+            # stopped with SIGINT below, even from a nohup'd benchmark (the child only calls sigaction)
+            preexec_fn=default_sigint,  # noqa: PLW1509
         )
         found = threading.Event()
 
