@@ -119,17 +119,24 @@ class RequestStats:
     def __init__(self, keep: int = RECENT_REQUESTS) -> None:
         self._lock = threading.Lock()
         self._keep = keep
+        self.epoch = 0
         self.reset()
 
     def reset(self) -> None:
+        """Forget every count. A request that arrived before the reset is not counted after it
+        (a held answer, the ``timeout`` fault, can finish seconds later): see ``record``."""
         with self._lock:
             self._by_operation: dict[str, dict[str, Any]] = {}
             self._recent: deque[RequestRecord] = deque(maxlen=self._keep)
             self.total = 0
+            self.epoch += 1
 
-    def record(self, record: RequestRecord) -> None:
+    def record(self, record: RequestRecord, epoch: int | None = None) -> None:
+        """Count one answered request; ``epoch``: ``self.epoch`` when it arrived (None: now)."""
         key = record.operation or "(none)"
         with self._lock:
+            if epoch is not None and epoch != self.epoch:
+                return
             self.total += 1
             entry = self._by_operation.setdefault(
                 key, {"requests": 0, "statuses": {}, "bytes_in": 0, "bytes_out": 0, "faults": {}}
@@ -404,6 +411,7 @@ class SimulatorServer:
         await asyncio.gather(*pending, return_exceptions=True)
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        epoch = self.stats.epoch
         body = await request.read()
         identified = self.identify(request, body)
         operation = identified.operation
@@ -427,7 +435,7 @@ class SimulatorServer:
                 faulty = await self._fault_reply(request, body, identified, rule)
                 if faulty is None:  # connection reset: nothing was sent
                     self.stats.record(RequestRecord(time.time(), request.method, request.path, operation, 0,
-                                                    len(body), 0, fault_name))
+                                                    len(body), 0, fault_name), epoch)
                     return await self._reset_connection(request)
                 reply = faulty
             else:
@@ -436,7 +444,7 @@ class SimulatorServer:
             reply.headers.update(self.rate_limit_headers(decision))
         response = self._encode(reply)
         self.stats.record(RequestRecord(time.time(), request.method, request.path, operation, reply.status,
-                                        len(body), response.content_length or 0, fault_name))
+                                        len(body), response.content_length or 0, fault_name), epoch)
         return response
 
     async def _fault_reply(self, request: web.Request, body: bytes, identified: Identified,

@@ -780,6 +780,19 @@ def test_a_timeout_holds_the_answer_but_applies_the_request(sim, api):
     assert response.status_code == 201  # held, then answered normally
 
 
+def test_a_request_held_across_a_reset_is_not_counted_after_it(sim, api):
+    """A held answer finishes after the next test's reset: it must not count there (it did, and
+    test_admin_endpoints_query_and_steer_the_simulator saw two profile imports instead of one)."""
+    sim.faults.add("timeout:op=create_or_update_profile,next=1,seconds=0.5")
+    with pytest.raises(requests.Timeout):
+        api.post("/api/profile-import", profile_import("slow@x.com"), timeout=0.1)
+    sim.reset()
+    time.sleep(0.8)  # the held answer is sent and recorded meanwhile
+    assert sim.stats.total == 0
+    assert api.post("/api/profile-import", profile_import("fast@x.com")).status_code == 201
+    assert sim.stats.count("create_or_update_profile", 201) == 1
+
+
 def test_a_connection_reset_sends_nothing(sim, api):
     sim.faults.add("reset:op=create_or_update_profile,next=1")
     with pytest.raises(requests.ConnectionError):
