@@ -71,6 +71,7 @@ def default_sigint() -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
+
 class SimulatorProcess:
     """A simulator child process; a context manager that starts it and stops it (SIGINT, then SIGKILL)."""
 

@@ -57,11 +57,7 @@ step() {  # step NAME COMMAND...: run, time, remember
     timings+=("$(printf '%-28s %7s s' "$name" "$(seconds "$started" "$ended")")")
 }
 
-# pyspark logs every failed statement (dbt-spark probes relations that may not
-# exist) as a JSON line on stderr; dbt reports real errors itself.
-dbt_args() {  # dbt_args COMMAND...: the words of one dbt step on the spark target
-    printf '%s\n' dbt "$@" --target spark --vars "{as_of: \"$AS_OF\"}"
-}
+spark_args=(--target spark --vars "{as_of: \"$AS_OF\"}")
 
 suite_started=$(date +%s%N)
 rm -rf "$SPARK_STATE_DIR"
@@ -71,9 +67,11 @@ step "generate demo data" "$BIN/python" -m datagen generate --db "$RAW_DB" --qui
 # The loader and both builds in one process, sharing one Spark session (one JVM, compiled
 # once): scripts/spark_steps.py. Unit tests use fixtures, not the built tables: the same on
 # both builds, so they run once.
-mapfile -t full < <(dbt_args build --full-refresh)
-mapfile -t incremental < <(dbt_args build --exclude-resource-type unit_test)
+full=(dbt build --full-refresh "${spark_args[@]}")
+incremental=(dbt build --exclude-resource-type unit_test "${spark_args[@]}")
 echo "== load raw into Spark, dbt build (full refresh), dbt build (incremental): one Spark session"
+# pyspark logs every failed statement (dbt-spark probes relations that may not
+# exist) as a JSON line on stderr; dbt reports real errors itself.
 "$BIN/python" scripts/spark_steps.py --times "$SPARK_STATE_DIR/steps.tsv" -- \
     datagen load --db "$RAW_DB" --target spark --quiet --- "${full[@]}" --- "${incremental[@]}" \
     2> >(grep -v '^{"ts"' >&2)
