@@ -30,6 +30,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from activation import yamlfile
 from activation.errors import ConfigError
 
 DEFAULT_SYNCS_FILE = "syncs.yml"
@@ -267,7 +268,7 @@ def load_syncs(path: Path) -> SyncsFile:
     if not path.exists():
         raise ConfigError(f"{path} not found: declare syncs there (see README, 'Syncs'), or pass --syncs PATH")
     try:
-        raw: Any = yaml.safe_load(path.read_text())
+        raw: Any = yamlfile.safe_load(path.read_text())
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
     if not isinstance(raw, Mapping):

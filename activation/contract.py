@@ -27,6 +27,7 @@ from typing import Any, Literal
 
 import yaml
 
+from activation import yamlfile
 from activation.errors import ConfigError
 
 EXPORT_SCHEMA = "exports"
@@ -215,7 +216,7 @@ def load_contract(path: Path | None = None) -> ExportContract:
             "or set DBT_PROJECT_DIR to it"
         )
     try:
-        document = yaml.safe_load(path.read_text())
+        document = yamlfile.safe_load(path.read_text())
     except yaml.YAMLError as error:
         raise ConfigError(f"{path} is not valid YAML: {error}") from None
     models = [model for model in (document or {}).get("models", []) if model.get("name") == EXPORT_MODEL]

@@ -24,8 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
 
+from activation import yamlfile
 from activation.config import Mode, Sync
 from activation.db import Warehouse, quote
 from activation.errors import ConfigError
@@ -63,7 +63,7 @@ def json_columns(source: str) -> set[str]:
     path = PROJECT_DIR / "models" / "exports" / f"{source}.yml"
     if not path.exists():
         return set()
-    document = yaml.safe_load(path.read_text()) or {}
+    document = yamlfile.safe_load(path.read_text()) or {}
     found = set()
     for model in document.get("models", []):
         for column in model.get("columns", []):

@@ -17,6 +17,7 @@ from typing import Any
 
 import yaml
 
+from activation import yamlfile
 from activation.contract import ExportContract
 from activation.errors import ConfigError
 from activation.templates import TEMPLATES_DIR
@@ -37,7 +38,7 @@ class Scenario:
 def read_scenarios(path: Path = SCENARIOS_PATH) -> dict[str, Scenario]:
     """The scenarios in `path`, in file order, not yet checked against the contract."""
     try:
-        document = yaml.safe_load(path.read_text())
+        document = yamlfile.safe_load(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"scenario file not found: {path}") from None
     except yaml.YAMLError as error:

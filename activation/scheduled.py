@@ -45,6 +45,7 @@ import click
 import yaml
 from filelock import FileLock, Timeout
 
+from activation import yamlfile
 from activation.alerts import Alert, failed_share_alerts, membership_change_alerts, payload, post
 from activation.commands import (
     BREAKER,
@@ -140,7 +141,7 @@ class Dbt:
         profiles_dir = Path(profiles) if profiles else (project if (project / "profiles.yml").is_file() else None)
         if vars_yaml is not None:
             try:
-                parsed = yaml.safe_load(vars_yaml)
+                parsed = yamlfile.safe_load(vars_yaml)
             except yaml.YAMLError as error:
                 raise ConfigError(f"--dbt-vars is not valid YAML: {error}") from None
             if not isinstance(parsed, dict):
