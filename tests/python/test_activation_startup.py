@@ -4,11 +4,43 @@ hundreds of times."""
 
 from __future__ import annotations
 
+import ssl
+
 import pytest
 import yaml
 
 from activation import yamlfile
+from activation.transport.client import Transport, tls_context
+from activation.transport.limits import DestinationLimits, EndpointClass, RateLimit
 from dbt_runner import PROJECT_DIR
+
+
+def _limits() -> DestinationLimits:
+    endpoint = EndpointClass("bulk", RateLimit(), max_records=100, max_bytes=10_000)
+    return DestinationLimits({"bulk": endpoint}, max_concurrency=2)
+
+
+def test_every_client_shares_one_tls_context_that_verifies(monkeypatch):
+    tls_context.cache_clear()
+    built: list[str] = []
+    create = ssl.create_default_context
+
+    def counting(*args, **kwargs):
+        built.append("context")
+        return create(*args, **kwargs)
+
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+    try:
+        transports = [Transport(f"https://esp{i}.example.com", {}, _limits()) for i in range(3)]
+        assert built == ["context"]
+        context = tls_context()
+        assert context.verify_mode == ssl.CERT_REQUIRED
+        assert context.check_hostname
+        assert context.get_ca_certs() or context.cert_store_stats()["x509_ca"] > 0, "no CA certificates loaded"
+        for transport in transports:
+            transport.close()
+    finally:
+        tls_context.cache_clear()
 
 
 def project_yaml_files() -> list:
