@@ -18,6 +18,7 @@ from typing import Any
 
 import click
 
+from activation.cli_common import CONTEXT
 from activation.config import DEFAULT_SYNCS_FILE, Sync, SyncsFile, load_syncs
 from activation.db import DEFAULT_WAREHOUSE, WAREHOUSE_ENV, Warehouse, default_warehouse, rows_of
 from activation.destinations import make_destination
@@ -27,7 +28,6 @@ from activation.planner import OPERATIONS
 from activation.state import StateStore
 
 OK, PARTIAL, CONFIG, BREAKER, DESTINATION = 0, 1, 2, 3, 4
-CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
 def _default_syncs() -> Path:

@@ -16,7 +16,7 @@ from typing import Any
 import click
 import yaml
 
-from activation.commands import CONTEXT
+from activation.cli_common import CONTEXT
 from activation.config import SyncsFile, load_syncs
 from activation.contract import project_dir
 from activation.errors import ConfigError

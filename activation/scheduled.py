@@ -47,10 +47,10 @@ from filelock import FileLock, Timeout
 
 from activation import yamlfile
 from activation.alerts import Alert, failed_share_alerts, membership_change_alerts, payload, post
+from activation.cli_common import CONTEXT
 from activation.commands import (
     BREAKER,
     CONFIG,
-    CONTEXT,
     DESTINATION,
     OK,
     PARTIAL,

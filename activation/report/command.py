@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from activation.commands import CONTEXT
+from activation.cli_common import CONTEXT
 from activation.db import DEFAULT_WAREHOUSE, default_warehouse_path
 from activation.errors import ConfigError
 from activation.report.builder import DEFAULT_DAYS, DEFAULT_TOP, build_report, write_report

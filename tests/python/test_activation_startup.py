@@ -4,15 +4,77 @@ hundreds of times."""
 
 from __future__ import annotations
 
+import json
 import ssl
+import subprocess
+import sys
 
+import click
 import pytest
 import yaml
 
 from activation import yamlfile
+from activation.cli import COMMANDS, LazyGroup, main
 from activation.transport.client import Transport, tls_context
 from activation.transport.limits import DestinationLimits, EndpointClass, RateLimit
 from dbt_runner import PROJECT_DIR
+
+# what a sync never needs: the preview's and the report's Jinja, the simulators, the scheduled
+# run and its alerting, and pyarrow (only a sync that sends imports it, for its batch outcomes)
+NOT_FOR_A_SYNC = ["jinja2", "pyarrow", "activation.preview", "activation.simulate", "activation.simulators",
+                  "activation.report", "activation.scheduled", "activation.alerts"]
+
+
+def modules_after(*args: str) -> set[str]:
+    """The modules a fresh interpreter has loaded after `activation ARGS` (in-process, via click)."""
+    code = (
+        "import json, sys\n"
+        "from activation.cli import main\n"
+        f"main.main({list(args)!r}, standalone_mode=False)\n"
+        "print(json.dumps(sorted(sys.modules)))\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return set(json.loads(completed.stdout.splitlines()[-1]))
+
+
+def loaded(modules: set[str], package: str) -> bool:
+    return any(name == package or name.startswith(package + ".") for name in modules)
+
+
+def test_the_sync_command_loads_nothing_a_sync_does_not_use():
+    modules = modules_after("sync", "--help")
+    assert "activation.commands" in modules  # the test would prove nothing if sync had not been loaded
+    assert [name for name in NOT_FOR_A_SYNC if loaded(modules, name)] == []
+
+
+def test_the_command_line_itself_loads_no_command():
+    code = "import json, sys; import activation.cli; print(json.dumps(sorted(sys.modules)))"
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    modules = set(json.loads(completed.stdout))
+    heavy = ["activation.commands", "duckdb", "httpx", "pydantic", *NOT_FOR_A_SYNC]
+    assert [name for name in heavy if loaded(modules, name)] == []
+
+
+@pytest.mark.parametrize("name", sorted(COMMANDS))
+def test_every_listed_command_loads_under_its_name(name):
+    command = main.get_command(click.Context(main), name)
+    assert isinstance(command, click.Command)
+    assert command.name == name
+    assert command.help, f"{name} has no --help text"
+
+
+def test_help_lists_every_command():
+    listed = main.list_commands(click.Context(main))
+    assert listed == sorted(COMMANDS)
+    result = subprocess.run([sys.executable, "-m", "activation", "--help"], capture_output=True, text=True, check=True)
+    commands_section = result.stdout.split("Commands:")[1]
+    assert [line.split()[0] for line in commands_section.strip().splitlines()] == sorted(COMMANDS)
+
+
+def test_a_lazy_entry_that_is_not_the_named_command_fails_naming_it():
+    group = LazyGroup(name="g", commands={"sync": "activation.commands:plan_command"})
+    with pytest.raises(TypeError, match=r"activation.commands:plan_command is not the click command 'sync'"):
+        group.get_command(click.Context(group), "sync")
 
 
 def _limits() -> DestinationLimits:
