@@ -71,7 +71,7 @@ from activation.config import Mode, NullPolicy, Sync
 from activation.destinations.base import FAILED, Batch, Destination, JournalRecord, Outcome
 from activation.errors import BatchRejected, ConfigError
 from activation.transport.batching import pack
-from activation.transport.client import Transport
+from activation.transport.client import Transport, tls_context
 from activation.transport.limits import DestinationLimits, EndpointClass, RateLimit
 from activation.transport.outcomes import RecordOutcome
 from activation.transport.split import send_with_split
@@ -222,7 +222,7 @@ class WebhookDestination(Destination):
         secret = sync.destination.secret("secret")
         if http_transport is None:
             pool = httpx.Limits(max_connections=self.max_concurrency, max_keepalive_connections=self.max_concurrency)
-            http_transport = httpx.HTTPTransport(limits=pool)
+            http_transport = httpx.HTTPTransport(limits=pool, verify=tls_context())
         timeout = settings.timeout_seconds or float(os.environ.get("ACTIVATION_HTTP_TIMEOUT") or 30)
         self.transport = Transport(
             self.base_url,
