@@ -24,7 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
 from activation import yamlfile
 from activation.config import Mode, Sync
 from activation.db import Warehouse, quote

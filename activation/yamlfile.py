@@ -20,4 +20,4 @@ LOADER: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 def safe_load(text: str) -> Any:
     """``yaml.safe_load(text)``, with the libyaml parser when available."""
-    return yaml.load(text, Loader=LOADER)  # noqa: S506 - LOADER is a safe loader (CSafeLoader or SafeLoader)
+    return yaml.load(text, Loader=LOADER)  # LOADER is a safe loader: CSafeLoader or SafeLoader
