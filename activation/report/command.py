@@ -6,18 +6,11 @@ from pathlib import Path
 
 import click
 
-from activation.cli_common import CONTEXT
+from activation.cli_common import CONTEXT, ConfigProblem
 from activation.db import DEFAULT_WAREHOUSE, default_warehouse_path
 from activation.errors import ConfigError
 from activation.report.builder import DEFAULT_DAYS, DEFAULT_TOP, build_report, write_report
 from activation.report.model import Empty
-
-
-
-class ReportProblem(click.ClickException):
-    """A usage or configuration problem (exit code 2)."""
-
-    exit_code = 2
 
 
 @click.command("report", context_settings=CONTEXT, short_help="Write a self-contained HTML report of the segments.")
@@ -77,7 +70,7 @@ def report_command(db_path: Path, out: Path, days: int, top: int, state_schema: 
     try:
         report, html_text = build_report(db_path, days=days, top=top, state_schema=state_schema)
     except ConfigError as error:
-        raise ReportProblem(str(error)) from None
+        raise ConfigProblem(str(error)) from None
     write_report(html_text, out)
     sections = {
         "segment sizes": report.sizes,
