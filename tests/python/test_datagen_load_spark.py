@@ -73,6 +73,18 @@ def test_session_settings_come_from_the_spark_target(monkeypatch, tmp_path):
     assert state_dirs(conf) == [tmp_path / "warehouse", tmp_path / "metastore_db"]
 
 
+def test_code_generation_is_off_unless_spark_codegen_is_true(monkeypatch):
+    monkeypatch.delenv("SPARK_CODEGEN", raising=False)
+    conf = spark_conf(ROOT)
+    assert conf["spark.sql.codegen.wholeStage"] == "false"
+    assert conf["spark.sql.codegen.factoryMode"] == "NO_CODEGEN"
+    monkeypatch.setenv("SPARK_CODEGEN", "true")
+    conf = spark_conf(ROOT)
+    # Spark's own defaults
+    assert conf["spark.sql.codegen.wholeStage"] == "true"
+    assert conf["spark.sql.codegen.factoryMode"] == "FALLBACK"
+
+
 def _spark_or_skip() -> None:
     pytest.importorskip("pyspark", reason="pyspark not installed (pip install -e '.[spark]')")
     if java_home() is None:
