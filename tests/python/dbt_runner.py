@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import atexit
 import shutil
 import subprocess
 import sys
+import tempfile
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +22,9 @@ DBT = Path(sys.executable).parent / "dbt"
 # pytest worker); unset: every dbt call parses the project from scratch.
 PARSE_CACHE_ENV = "TEST_DBT_PARSE_CACHE"
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
+# TEST_DBT_FORKSERVER=0: every dbt command is a `dbt` process of its own, as a user runs it (slower:
+# about 2 CPU seconds more per command); otherwise dbt_forkserver.py runs them (see there).
+FORKSERVER_ENV = "TEST_DBT_FORKSERVER"
 
 
 @dataclass(frozen=True)
@@ -44,7 +50,6 @@ def run_dbt(args: list[str], warehouse: Path, work_dir: Path, vars_: dict | None
     warehouse = warehouse.resolve()
     target = work_dir / "target"
     command = [
-        str(DBT),
         *args,
         "--project-dir", str(PROJECT_DIR),
         "--profiles-dir", str(PROJECT_DIR),
@@ -58,13 +63,66 @@ def run_dbt(args: list[str], warehouse: Path, work_dir: Path, vars_: dict | None
         target.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(saved, target / PARTIAL_PARSE_FILE)
     env = {**os.environ, "WAREHOUSE_PATH": warehouse.name, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
-    completed = subprocess.run(command, cwd=warehouse.parent, env=env, capture_output=True, text=True)
+    result = dbt(command, warehouse.parent, env)
     if saved is not None and not saved.exists() and (target / PARTIAL_PARSE_FILE).exists():
         saved.parent.mkdir(parents=True, exist_ok=True)
         partial = saved.with_suffix(".tmp")
         shutil.copyfile(target / PARTIAL_PARSE_FILE, partial)
         partial.replace(saved)
-    return DbtResult(completed.returncode, completed.stdout + completed.stderr)
+    return result
+
+
+def dbt(args: list[str], cwd: Path, env: dict[str, str]) -> DbtResult:
+    """`dbt ARGS` in `cwd` with the environment `env` (the whole of it), through this process's
+    fork server (started on first use), or as a `dbt` process when TEST_DBT_FORKSERVER=0."""
+    if os.environ.get(FORKSERVER_ENV, "1") == "0" or not hasattr(os, "fork"):
+        completed = subprocess.run([str(DBT), *args], cwd=cwd, env=env, capture_output=True, text=True)
+        return DbtResult(completed.returncode, completed.stdout + completed.stderr)
+    return _FORKSERVER.run(args, cwd, env)
+
+
+class _ForkServer:
+    """The client side of dbt_forkserver.py: one server per process (per pytest worker), one command at a time."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._process: subprocess.Popen[str] | None = None
+        atexit.register(self.close)
+
+    def run(self, args: list[str], cwd: Path, env: dict[str, str]) -> DbtResult:
+        with self._lock, tempfile.TemporaryDirectory(prefix="dbt-output-") as scratch:
+            output = Path(scratch) / "output.txt"
+            request = json.dumps({"args": args, "cwd": str(cwd), "env": dict(env), "output": str(output)})
+            process = self._started()
+            assert process.stdin is not None and process.stdout is not None
+            process.stdin.write(request + "\n")
+            process.stdin.flush()
+            reply = process.stdout.readline()
+            if not reply:
+                code = process.wait()
+                self._process = None
+                raise RuntimeError(f"dbt_forkserver.py exited ({code}) before answering; its stderr is in pytest's output")
+            text = output.read_text(errors="replace") if output.exists() else ""
+            return DbtResult(json.loads(reply)["returncode"], text)
+
+    def _started(self) -> subprocess.Popen[str]:
+        if self._process is None or self._process.poll() is not None:
+            self._process = subprocess.Popen(
+                [sys.executable, str(Path(__file__).with_name("dbt_forkserver.py")), str(PROJECT_DIR)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            )
+        return self._process
+
+    def close(self) -> None:
+        """End the server (at the end of its stdin); called at exit."""
+        if self._process is not None and self._process.poll() is None:
+            assert self._process.stdin is not None
+            self._process.stdin.close()
+            self._process.wait(timeout=60)
+        self._process = None
+
+
+_FORKSERVER = _ForkServer()
 
 
 def _saved_parse(args: list[str], warehouse: Path, vars_: dict | None) -> Path | None:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from dbt_runner import DBT, PROJECT_DIR, query
+from dbt_runner import PROJECT_DIR, dbt, query
 from raw_loads import assign_loads, land
 
 from datagen import write_duckdb
@@ -67,11 +67,10 @@ def _load(raw: Path, database: str, tables: list[str]) -> None:
 
 
 def _dbt(args: list[str], database: str, work: Path) -> None:
-    command = [str(DBT), *args, "--target", "postgres", "--vars", f'{{as_of: "{AS_OF}"}}',
+    command = [*args, "--target", "postgres", "--vars", f'{{as_of: "{AS_OF}"}}',
                "--project-dir", str(PROJECT_DIR), "--profiles-dir", str(PROJECT_DIR),
                "--target-path", str(work / "target"), "--log-path", str(work / "logs")]
-    completed = subprocess.run(command, cwd=PROJECT_DIR, env=_env(database), capture_output=True, text=True)
-    assert completed.returncode == 0, (completed.stdout + completed.stderr)[-6000:]
+    dbt(command, PROJECT_DIR, _env(database)).check()
 
 
 def _rows(database: str, relation: str) -> Counter:
