@@ -11,9 +11,15 @@ environment variables, the working directory) reaches the next, as with the `dbt
 
 Protocol (tests/python/dbt_runner.py is the client): one JSON object per line on stdin,
 ``{"args": [...], "cwd": DIR, "env": {...}, "output": FILE}``; for each, one line on stdout,
-``{"returncode": N}``. The command's stdout and stderr go to FILE. Exit codes are the `dbt`
-executable's: 0 done, 1 a node failed, 2 dbt could not run the command (bad arguments, a compilation
-error, an unhandled exception). The server exits at the end of stdin.
+``{"returncode": N}``. The command's stdout and stderr go to FILE, interleaved (the tests read them
+as one text). Exit codes are the `dbt` executable's: 0 done, 1 a node failed, 2 dbt could not run
+the command (bad arguments, a compilation error, an unhandled exception; the exception is printed
+as one line, not as click's usage text). The server exits at the end of stdin.
+
+Forking a process that has threads is safe only while no other thread holds a lock the fork will
+need. The server has one thread besides its own: the one importing duckdb starts (DuckDB's
+allocator registers fork handlers). dbt's static parser would start a pool on first use, so the
+warm-up does not use it (see warm_up).
 
     python tests/python/dbt_forkserver.py PROJECT_DIR
 """
@@ -64,12 +70,16 @@ def warm_up(project_dir: str) -> None:
             "--project-dir", project_dir, "--profiles-dir", project_dir,
             "--target-path", os.path.join(scratch, "target"), "--log-path", os.path.join(scratch, "logs"),
         ])
+    from dbt_common.events.event_manager_client import cleanup_event_logger
+
+    cleanup_event_logger()  # the warm-up's log file is not the forks' business
 
 
-def run_child(request: dict[str, Any]) -> NoReturn:
+def run_child(request: dict[str, Any], replies: int) -> NoReturn:
     """In the forked child: run the request's command with its directory, environment and output, then exit."""
     code = 2
     try:
+        os.close(replies)  # the server's reply channel: if the server dies, its client must see it
         output = os.open(request["output"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         os.dup2(output, 1)
         os.dup2(output, 2)
@@ -80,20 +90,35 @@ def run_child(request: dict[str, Any]) -> NoReturn:
         os.chdir(request["cwd"])
         os.environ.clear()
         os.environ.update(request["env"])
+        _forget_warm_up()
+        sys.argv = ["dbt", *request["args"]]  # what dbt records as the invocation command
         code = invoke(request["args"])
     except BaseException:  # noqa: BLE001  (the child must exit here whatever happened)
         traceback.print_exc()
-    # Python's exit handlers, as at the end of a `dbt` process: they flush the output and release the
-    # semaphores dbt created (multiprocessing's). Then os._exit, not a normal exit: the C++ teardown of
-    # the server's native threads (DuckDB's), which the fork copied as objects but not as threads, aborts.
-    atexit._run_exitfuncs()
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
+    finally:
+        # Python's exit handlers, as at the end of a `dbt` process: they flush the output and
+        # release the semaphores dbt created (multiprocessing's). Then os._exit, not a normal exit:
+        # the C++ teardown of DuckDB's thread, which the fork copied as an object but not as a
+        # thread, aborts.
+        try:
+            atexit._run_exitfuncs()
+            sys.stdout.flush()
+            sys.stderr.flush()
+        finally:
+            os._exit(code)
+
+
+def _forget_warm_up() -> None:
+    """Clear what dbt remembers across commands in one process, so the warm-up's run is not seen."""
+    import dbt.deprecations
+    from dbt.adapters.duckdb.connections import DuckDBConnectionManager
+
+    dbt.deprecations.active_deprecations.clear()  # a deprecation is printed once per process
+    DuckDBConnectionManager._LOGGED_MESSAGES.clear()  # dbt-duckdb's warnings, once per process
 
 
 def serve(project_dir: str) -> None:
-    replies = os.fdopen(os.dup(1), "w")
+    replies = os.fdopen(os.dup(1), "w")  # the reply channel; fd 1 is then dbt's output
     # dbt's output (the warm-up's included) must never reach the reply channel
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
@@ -105,7 +130,7 @@ def serve(project_dir: str) -> None:
         sys.stderr.flush()
         pid = os.fork()
         if pid == 0:
-            run_child(request)
+            run_child(request, replies.fileno())
         _, status = os.waitpid(pid, 0)
         replies.write(json.dumps({"returncode": os.waitstatus_to_exitcode(status)}) + "\n")
         replies.flush()

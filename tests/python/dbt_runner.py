@@ -22,8 +22,8 @@ DBT = Path(sys.executable).parent / "dbt"
 # pytest worker); unset: every dbt call parses the project from scratch.
 PARSE_CACHE_ENV = "TEST_DBT_PARSE_CACHE"
 PARTIAL_PARSE_FILE = "partial_parse.msgpack"
-# TEST_DBT_FORKSERVER=0: every dbt command is a `dbt` process of its own, as a user runs it (slower:
-# about 2 CPU seconds more per command); otherwise dbt_forkserver.py runs them (see there).
+# TEST_DBT_FORKSERVER=0 (exactly): every dbt command is a `dbt` process of its own, as a user runs it
+# (slower: about 2 CPU seconds more per command); otherwise dbt_forkserver.py runs them (see there).
 FORKSERVER_ENV = "TEST_DBT_FORKSERVER"
 
 
@@ -95,9 +95,16 @@ class _ForkServer:
             request = json.dumps({"args": args, "cwd": str(cwd), "env": dict(env), "output": str(output)})
             process = self._started()
             assert process.stdin is not None and process.stdout is not None
-            process.stdin.write(request + "\n")
-            process.stdin.flush()
-            reply = process.stdout.readline()
+            try:
+                process.stdin.write(request + "\n")
+                process.stdin.flush()
+                reply = process.stdout.readline()
+            except BaseException:
+                # interrupted between request and reply: the next reply would be this one's
+                process.kill()
+                process.wait()
+                self._process = None
+                raise
             if not reply:
                 code = process.wait()
                 self._process = None
@@ -107,9 +114,11 @@ class _ForkServer:
 
     def _started(self) -> subprocess.Popen[str]:
         if self._process is None or self._process.poll() is not None:
+            # -P: not this directory on the server's sys.path, where dbt's plugin search would
+            # import every dbt_*.py module of the tests as a possible plugin
             self._process = subprocess.Popen(
-                [sys.executable, str(Path(__file__).with_name("dbt_forkserver.py")), str(PROJECT_DIR)],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+                [sys.executable, "-P", str(Path(__file__).with_name("dbt_forkserver.py")), str(PROJECT_DIR)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=_SERVER_ENV,
             )
         return self._process
 
@@ -122,6 +131,9 @@ class _ForkServer:
         self._process = None
 
 
+# the server's own environment: this process's at import, not a test's monkeypatched one (each
+# command gets the environment of its call)
+_SERVER_ENV = dict(os.environ)
 _FORKSERVER = _ForkServer()
 
 

@@ -78,11 +78,15 @@ def test_code_generation_is_off_unless_spark_codegen_is_true(monkeypatch):
     conf = spark_conf(ROOT)
     assert conf["spark.sql.codegen.wholeStage"] == "false"
     assert conf["spark.sql.codegen.factoryMode"] == "NO_CODEGEN"
-    monkeypatch.setenv("SPARK_CODEGEN", "true")
+    for on in ("true", "True"):
+        monkeypatch.setenv("SPARK_CODEGEN", on)
+        conf = spark_conf(ROOT)
+        # Spark's own defaults, both of them
+        assert conf["spark.sql.codegen.wholeStage"] == "true"
+        assert conf["spark.sql.codegen.factoryMode"] == "FALLBACK"
+    monkeypatch.setenv("SPARK_CODEGEN", "1")  # not true: off, both of them
     conf = spark_conf(ROOT)
-    # Spark's own defaults
-    assert conf["spark.sql.codegen.wholeStage"] == "true"
-    assert conf["spark.sql.codegen.factoryMode"] == "FALLBACK"
+    assert (conf["spark.sql.codegen.wholeStage"], conf["spark.sql.codegen.factoryMode"]) == ("false", "NO_CODEGEN")
 
 
 def _spark_or_skip() -> None:
