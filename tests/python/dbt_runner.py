@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
-import atexit
 import shutil
 import subprocess
 import sys

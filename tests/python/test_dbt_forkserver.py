@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import os
-import subprocess
 from pathlib import Path
 
+import dbt_runner
 import duckdb
 import pytest
-
-import dbt_runner
-from dbt_forkserver import exit_code
-from dbt_runner import DBT, PROJECT_DIR
+from dbt_runner import PROJECT_DIR
 
 pytestmark = pytest.mark.dbt
 
@@ -25,34 +22,33 @@ def _env(warehouse: str) -> dict[str, str]:
     return {**os.environ, "WAREHOUSE_PATH": warehouse, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
 
 
-def _executable(args: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str]:
-    completed = subprocess.run([str(DBT), *args], cwd=cwd, env=env, capture_output=True, text=True)
-    return completed.returncode, completed.stdout + completed.stderr
+def _both_ways(monkeypatch, args: list[str], cwd: Path, env: dict[str, str]) -> tuple[dbt_runner.DbtResult, dbt_runner.DbtResult]:
+    """The same command through the fork server, then as a `dbt` process (TEST_DBT_FORKSERVER=0)."""
+    monkeypatch.delenv(dbt_runner.FORKSERVER_ENV, raising=False)
+    served = dbt_runner.dbt(args, cwd, env)
+    monkeypatch.setenv(dbt_runner.FORKSERVER_ENV, "0")
+    executable = dbt_runner.dbt(args, cwd, env)
+    monkeypatch.delenv(dbt_runner.FORKSERVER_ENV)
+    return served, executable
 
 
-@pytest.mark.parametrize(
-    ("success", "exception", "code"),
-    [(True, None, 0), (False, None, 1), (False, RuntimeError("x"), 2)],
-)
-def test_exit_codes_are_the_executables(success, exception, code):
-    class Result:
-        pass
-
-    result = Result()
-    result.success, result.exception = success, exception
-    assert exit_code(result) == code
+def test_a_failed_model_exits_1_as_from_the_executable(tmp_path, monkeypatch):
+    # the raw-table check off: dbt runs, and the model fails on its missing raw table
+    duckdb.connect(str(tmp_path / "empty.duckdb")).close()
+    args = [*_args(tmp_path, "run", "--select", "base_crm__customers"), "--vars", "{check_raw_sources: false}"]
+    served, executable = _both_ways(monkeypatch, args, tmp_path, _env("empty.duckdb"))
+    assert (served.returncode, executable.returncode) == (1, 1), served.output
+    for result in (served, executable):
+        assert "ERROR=1" in result.output
 
 
 def test_a_failing_command_answers_like_the_executable_and_releases_the_warehouse(tmp_path, monkeypatch):
-    monkeypatch.delenv(dbt_runner.FORKSERVER_ENV, raising=False)
     # an empty warehouse: the on-run-start check fails naming the missing raw tables
     duckdb.connect(str(tmp_path / "empty.duckdb")).close()
-    args = _args(tmp_path / "served", "run", "--select", "sessions")
-    served = dbt_runner.dbt(args, tmp_path, _env("empty.duckdb"))
-    code, output = _executable(_args(tmp_path / "executable", "run", "--select", "sessions"), tmp_path, _env("empty.duckdb"))
-    assert (served.returncode, code) == (2, 2)
-    for text in (served.output, output):
-        assert "Raw tables not found" in text and "raw_events_table" in text
+    served, executable = _both_ways(monkeypatch, _args(tmp_path, "run", "--select", "sessions"), tmp_path, _env("empty.duckdb"))
+    assert (served.returncode, executable.returncode) == (2, 2)
+    for result in (served, executable):
+        assert "Raw tables not found" in result.output and "raw_events_table" in result.output
     # the command's process is gone, and with it dbt-duckdb's open database: writable here
     with duckdb.connect(str(tmp_path / "empty.duckdb")) as connection:
         connection.execute("create table released (x integer)")
